@@ -1,0 +1,138 @@
+"""Passages and their documents in SQLite, with an FTS5 full-text index over the passage text.
+
+One file per generation, written once by the indexer and then only read. Readers fetch
+just the rows they show, so a question never loads the whole catalog.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .errors import IndexCorruptError
+from .models import Chunk, DocumentInfo, Passage
+
+SCHEMA = """
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    date TEXT,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,          -- the passage's row in the FAISS index
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    ordinal INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    line_start INTEGER NOT NULL,
+    line_end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL
+);
+CREATE INDEX passages_by_document ON passages(document_id, ordinal);
+CREATE VIRTUAL TABLE passages_fts USING fts5(
+    text, content='passages', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+def write_catalog(path: Path, documents: Sequence[tuple[DocumentInfo, Sequence[Chunk]]]) -> None:
+    """Write documents and their passages; passage ids run 0..N-1 in the given order."""
+    db = sqlite3.connect(path)
+    try:
+        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+        passage_id = 0
+        with db:
+            for doc_id, (doc, chunks) in enumerate(documents):
+                db.execute(
+                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+                    (doc_id, doc.source, doc.title, doc.date, doc.sha256),
+                )
+                rows = []
+                for c in chunks:
+                    rows.append(
+                        (
+                            passage_id,
+                            doc_id,
+                            c.ordinal,
+                            c.char_start,
+                            c.char_end,
+                            c.line_start,
+                            c.line_end,
+                            c.text,
+                            c.text_hash,
+                        )
+                    )
+                    passage_id += 1
+                db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+    finally:
+        db.close()
+
+
+class Catalog:
+    """Read access to one generation's passages.sqlite."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise IndexCorruptError(f"{path} is missing; run `clusterqa index --rebuild`")
+        try:
+            self.db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+            self.db.execute("SELECT count(*) FROM documents").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(
+                f"{path} is not a readable catalog ({exc}); run `clusterqa index --rebuild`"
+            ) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def passages(self, ids: Iterable[int]) -> dict[int, Passage]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._query(
+            "SELECT p.id, d.source, d.title, d.date, p.text, p.char_start, p.char_end, p.line_start, p.line_end "
+            f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
+            ids,
+        )
+        return {row[0]: Passage(*row) for row in rows}
+
+    def chunks_of(self, source: str) -> list[Chunk]:
+        """The stored passages of one document, to carry over unchanged into a new generation."""
+        rows = self._query(
+            "SELECT d.source, p.ordinal, p.text, p.char_start, p.char_end, p.line_start, p.line_end, p.text_hash, p.id "
+            "FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY p.ordinal",
+            (source,),
+        )
+        return [Chunk(*row[:8]) for row in rows]
+
+    def ids_of(self, source: str) -> list[int]:
+        rows = self._query(
+            "SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY p.ordinal",
+            (source,),
+        )
+        return [r[0] for r in rows]
+
+    def count(self) -> int:
+        return self._query("SELECT count(*) FROM passages", ())[0][0]
+
+    def match(self, expression: str, limit: int) -> list[tuple[int, float]]:
+        """FTS5 BM25 search; returns (passage id, score) with higher scores better."""
+        rows = self._query(
+            "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY bm25(passages_fts) LIMIT ?",
+            (expression, limit),
+        )
+        # SQLite's bm25() is negated so that ascending order is best-first.
+        return [(int(rowid), -float(score)) for rowid, score in rows]
+
+    def _query(self, sql: str, params: Sequence[object]) -> list[tuple]:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"catalog query failed ({exc}); run `clusterqa index --rebuild`") from None

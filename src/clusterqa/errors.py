@@ -1,0 +1,53 @@
+"""One error family. Every message says what went wrong and what to do next."""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_CONFIDENT = 3
+
+
+class ClusterQAError(Exception):
+    """A foreseeable problem; the CLI prints the message as one line and exits with `exit_code`."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(ClusterQAError):
+    """The user asked for something malformed (empty question, bad option value)."""
+
+    exit_code = EXIT_USAGE
+
+
+class NoDocumentsError(ClusterQAError):
+    """The seeds folder is missing or holds nothing indexable."""
+
+
+class IndexMissingError(ClusterQAError):
+    """No index has been built yet."""
+
+
+class IndexCorruptError(ClusterQAError):
+    """An index file is unreadable, truncated or inconsistent."""
+
+
+class IndexFormatError(ClusterQAError):
+    """The index was written by another format version or another tool."""
+
+
+class SettingsMismatchError(ClusterQAError):
+    """The index was built with another model or chunking settings."""
+
+
+class LockBusyError(ClusterQAError):
+    """Another process is rebuilding the index."""
+
+
+class ModelLoadError(ClusterQAError):
+    """The embedding model cannot be found or loaded offline."""
+
+
+class EncoderFidelityError(ClusterQAError):
+    """The exported ONNX encoder disagrees with sentence-transformers."""

@@ -1,0 +1,42 @@
+"""Combining ranked lists from the dense and the lexical retriever."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+RRF_K = 60
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
+    """score(d) = sum over rankings of 1 / (k + rank(d)), rank starting at 1.
+
+    Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and
+    individual Rank Learning Methods", SIGIR 2009; k = 60 as in the paper.
+    """
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+def convex_fusion(
+    dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], alpha: float
+) -> dict[int, float]:
+    """alpha * dense + (1 - alpha) * lexical, each min-max normalized over its own list.
+
+    Bruch, Gai and Ingber, "An Analysis of Fusion Functions for Hybrid Retrieval",
+    ACM TOIS 2023 (convex combination of normalized scores). An item missing from a list
+    scores 0 there, the list's minimum after normalization.
+    """
+    scores: dict[int, float] = {}
+    for weight, results in ((alpha, dense), (1.0 - alpha, lexical)):
+        if not results:
+            continue
+        values = [s for _, s in results]
+        low, high = min(values), max(values)
+        span = high - low
+        for item, score in results:
+            normalized = (score - low) / span if span > 0 else 1.0
+            scores[item] = scores.get(item, 0.0) + weight * normalized
+    return scores

@@ -1,0 +1,109 @@
+"""Frozen dataclasses handed between layers."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One readable file under the seeds folder, its text NFKC-normalized."""
+
+    source: str  # path relative to the seeds folder, with '/' separators
+    title: str
+    date: str | None  # ISO 8601 (YYYY-MM-DD) when the text states one
+    text: str  # normalized text
+    original: str  # decoded file text, what line and char offsets refer to
+    sha256: str  # of the file's bytes
+    offsets: array | None = field(default=None, repr=False, compare=False)
+    # offsets[i] is where normalized char i starts in `original`; None when identical.
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of `text` back to `original`."""
+        if self.offsets is None:
+            return start, end
+        orig_end = self.offsets[end] if end < len(self.offsets) else len(self.original)
+        return self.offsets[start], orig_end
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the catalog keeps of a document besides its passages."""
+
+    source: str
+    title: str
+    date: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file under the seeds folder that was not indexed, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: a span of a document's normalized text with its place in the original file."""
+
+    source: str
+    ordinal: int
+    text: str
+    char_start: int  # in the original file text
+    char_end: int
+    line_start: int  # 1-based, inclusive
+    line_end: int
+    text_hash: str
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.char_start < self.char_end):
+            raise ValueError(f"bad span {self.char_start}..{self.char_end} in {self.source}")
+        if self.line_end < self.line_start:
+            raise ValueError(f"bad lines {self.line_start}..{self.line_end} in {self.source}")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stored passage with the document fields a citation needs."""
+
+    id: int
+    source: str
+    title: str
+    date: str | None
+    text: str
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    rank: int
+    score: float  # fused score, higher is better
+    dense_score: float | None  # cosine similarity with the question
+    also_in: tuple[Passage, ...] = ()  # near-duplicate passages folded into this one
+    highlight: tuple[int, int] | None = None  # span of the best-matching sentence in passage.text
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    source: str
+    line: int
+    score: float
+    hit_rank: int
+
+
+@dataclass(frozen=True)
+class AskResult:
+    question: str
+    hits: tuple[Hit, ...]
+    answer: Answer | None
+    confident: bool
+    confidence: float
+    documents: int

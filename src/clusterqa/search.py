@@ -1,0 +1,98 @@
+"""Retrieval: the question against the dense and the lexical index, fused, near-duplicates folded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .catalog import Catalog
+from .fusion import convex_fusion, reciprocal_rank_fusion
+from .lexical import fts_expression
+from .models import Hit
+from .store import Generation
+
+CANDIDATES = 100  # per retriever, fused afterwards
+DUPLICATE_COSINE = 0.85  # passages this alike say the same thing (calibrated on the seeds' two 2020-contest reports)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Which retrievers run and how their lists are fused."""
+
+    mode: str = "hybrid"  # hybrid | dense | lexical
+    fusion: str = "rrf"  # rrf | convex
+    alpha: float = 0.5  # dense weight for convex fusion
+
+
+class Searcher:
+    """Holds one generation open; answers many questions (the shell keeps one alive)."""
+
+    def __init__(self, generation: Generation, encoder_dir) -> None:  # noqa: ANN001
+        from .dense import DenseIndex
+        from .encoder import OnnxEncoder
+
+        self.generation = generation
+        manifest = generation.manifest
+        self.catalog = Catalog(generation.catalog)
+        self.dense = DenseIndex(generation.dense, manifest["passages"], manifest["model"]["dim"])
+        self.encoder = OnnxEncoder(encoder_dir)
+        self.documents = len(manifest["documents"])
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts)
+
+    def retrieve(
+        self, question: str, top_k: int, retrieval: Retrieval = Retrieval(), fold_duplicates: bool = True
+    ) -> tuple[list[Hit], np.ndarray]:
+        """The top_k hits, best first, and the question's vector."""
+        query = self.embed([question])[0]
+        dense = self.dense.search(query, CANDIDATES) if retrieval.mode != "lexical" else []
+        lexical: list[tuple[int, float]] = []
+        if retrieval.mode != "dense":
+            expression = fts_expression(question)
+            lexical = self.catalog.match(expression, CANDIDATES) if expression else []
+        if retrieval.mode == "dense":
+            fused = dict(dense)
+        elif retrieval.mode == "lexical":
+            fused = dict(lexical)
+        elif retrieval.fusion == "convex":
+            fused = convex_fusion(dense, lexical, retrieval.alpha)
+        else:
+            fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
+        ranked = sorted(fused, key=lambda i: (-fused[i], i))
+        window = ranked[: top_k * 4 if fold_duplicates else top_k]
+        vectors = self.dense.vectors(window)
+        cosines = dict(zip(window, (vectors @ query).tolist(), strict=True))
+        passages = self.catalog.passages(window)
+        chosen: list[int] = []
+        folded: dict[int, list[int]] = {}
+        for row, pid in enumerate(window):
+            if len(chosen) == top_k:
+                break
+            twin = None
+            if fold_duplicates:
+                for c in chosen:
+                    same_doc = passages[c].source == passages[pid].source
+                    if not same_doc and float(vectors[row] @ vectors[window.index(c)]) >= DUPLICATE_COSINE:
+                        twin = c
+                        break
+            if twin is None:
+                chosen.append(pid)
+                folded[pid] = []
+            else:
+                folded[twin].append(pid)
+        hits = [
+            Hit(
+                passage=passages[pid],
+                rank=rank,
+                score=float(fused[pid]),
+                dense_score=float(cosines[pid]),
+                also_in=tuple(passages[t] for t in folded[pid]),
+            )
+            for rank, pid in enumerate(chosen, start=1)
+        ]
+        return hits, query

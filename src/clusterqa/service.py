@@ -1,0 +1,92 @@
+"""What the commands share: opening an up-to-date index and answering a question."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .config import Settings
+from .errors import ClusterQAError, IndexMissingError, LockBusyError, SettingsMismatchError, UsageError
+from .models import AskResult
+from .search import Retrieval, Searcher
+from .store import Generation, Store
+
+MAX_QUESTION_CHARS = 2000
+Warn = Callable[[str], None]
+
+
+def check_question(question: str) -> str:
+    question = question.strip()
+    if not question:
+        raise UsageError('the question is empty; ask something, e.g. clusterqa ask "Which clusters won in 2020?"')
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UsageError(
+            f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,} "
+            "(the model reads only its first 256 word pieces)"
+        )
+    return question
+
+
+def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> Searcher:  # noqa: ANN001
+    """The live generation, built if missing and, with `refresh`, brought up to date first."""
+    store = Store(settings.index)
+    try:
+        generation = store.current()
+    except IndexMissingError:
+        warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
+        generation = _rebuild(settings, warn, progress) or store.current()
+    else:
+        _check_settings(generation, settings)
+        if refresh:
+            from .indexer import is_stale
+
+            if is_stale(generation, settings):
+                generation = _refresh(settings, generation, warn, progress)
+    return Searcher(generation, settings.index / generation.manifest["encoder"])
+
+
+def _check_settings(generation: Generation, settings: Settings) -> None:
+    from .indexer import settings_change
+
+    reason = settings_change(generation, settings)
+    if reason:
+        raise SettingsMismatchError(f"{reason}; run `clusterqa index` to rebuild, vectors of two models never mix")
+
+
+def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # noqa: ANN001
+    from .indexer import build
+
+    report = build(settings, progress=progress, warn=warn)
+    return Store(settings.index).current() if report.published else None
+
+
+def _refresh(settings: Settings, generation: Generation, warn: Warn, progress) -> Generation:  # noqa: ANN001
+    from .indexer import build
+
+    warn("documents changed since the index was built: updating it first (--no-refresh skips this)")
+    try:
+        report = build(settings, progress=progress, warn=warn, lock_wait=0)
+    except LockBusyError:
+        warn("another process is updating the index: answering from the index as it is")
+        return generation
+    except ClusterQAError as exc:
+        warn(f"could not update the index ({exc}): answering from the index as it is")
+        return generation
+    return Store(settings.index).current() if report.published else generation
+
+
+def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Retrieval()) -> AskResult:
+    from .answer import pick_answer
+
+    question = check_question(question)
+    if top_k < 1:
+        raise UsageError(f"--top-k must be at least 1, not {top_k}")
+    hits, query = searcher.retrieve(question, top_k, retrieval)
+    answer, hits, confidence = pick_answer(question, query, hits, searcher.embed)
+    return AskResult(
+        question=question,
+        hits=tuple(hits),
+        answer=answer,
+        confident=answer is not None,
+        confidence=confidence,
+        documents=searcher.documents,
+    )
