@@ -83,9 +83,7 @@ class Catalog:
             self.db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
             self.db.execute("SELECT count(*) FROM documents").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(
-                f"{path} is not a readable catalog ({exc}); run `clusterqa index --rebuild`"
-            ) from None
+            raise IndexCorruptError(f"{path} is not a readable catalog ({exc}); run `clusterqa index --rebuild`") from None
 
     def close(self) -> None:
         self.db.close()
@@ -124,12 +122,21 @@ class Catalog:
     def match(self, expression: str, limit: int) -> list[tuple[int, float]]:
         """FTS5 BM25 search; returns (passage id, score) with higher scores better."""
         rows = self._query(
-            "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
-            "ORDER BY bm25(passages_fts) LIMIT ?",
+            "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
             (expression, limit),
         )
         # SQLite's bm25() is negated so that ascending order is best-first.
         return [(int(rowid), -float(score)) for rowid, score in rows]
+
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many passages contain each term (through the same stemming tokenizer), and how many there are."""
+        counts = {
+            term: self._query(
+                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", ('"' + term.replace('"', '""') + '"',)
+            )[0][0]
+            for term in terms
+        }
+        return counts, self.count()
 
     def _query(self, sql: str, params: Sequence[object]) -> list[tuple]:
         try:

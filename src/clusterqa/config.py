@@ -18,7 +18,7 @@ class ChunkingSettings:
     """Passage sizes in word pieces of the model's tokenizer (the window is 256 with [CLS]/[SEP])."""
 
     max_tokens: int = 200
-    min_tokens: int = 64
+    min_tokens: int = 128
     overlap_tokens: int = 48
 
     def as_dict(self) -> dict[str, int]:

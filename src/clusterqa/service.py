@@ -81,7 +81,7 @@ def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Re
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, not {top_k}")
     hits, query = searcher.retrieve(question, top_k, retrieval)
-    answer, hits, confidence = pick_answer(question, query, hits, searcher.embed)
+    answer, hits, confidence = pick_answer(question, query, hits, searcher.embed, searcher.catalog.document_frequencies)
     return AskResult(
         question=question,
         hits=tuple(hits),
