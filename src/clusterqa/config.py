@@ -36,6 +36,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     max_file_bytes: int = 10 * 1024 * 1024
+    sentence_vectors: bool = True  # embed answer sentences at build time (off for retrieval-only benchmarks)
 
 
 def resolve_settings(seeds: Path | None = None, index: Path | None = None, model: str | None = None) -> Settings:

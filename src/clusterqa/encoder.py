@@ -19,6 +19,7 @@ MODEL_FILE = "model.onnx"
 DATA_FILE = "model.onnx.data"
 TOKENIZER_FILE = "tokenizer.json"
 PROBES_FILE = "probes.npy"
+OPTIMIZED_FILE = "model.optimized.onnx"  # graph already fused at export: loads ~20 ms faster
 
 
 class OnnxEncoder:
@@ -32,12 +33,7 @@ class OnnxEncoder:
         try:
             self.info = json.loads((directory / ENCODER_FILE).read_text("utf-8"))
             self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.log_severity_level = 3
-            self.session = ort.InferenceSession(
-                str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = _session(directory, threads)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise IndexCorruptError(
                 f"encoder in {directory} cannot be loaded ({exc}); run `clusterqa index --rebuild`"
@@ -70,6 +66,33 @@ class OnnxEncoder:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             out[rows] = self.session.run(None, feeds)[0]
         return normalize_rows(out)
+
+
+def _session(directory: Path, threads: int):  # -> onnxruntime.InferenceSession
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    optimized = directory / OPTIMIZED_FILE
+    if optimized.exists():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(optimized), options, providers=["CPUExecutionProvider"])
+        except Exception:  # written by another onnxruntime version: fall back to the portable export
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+
+
+def write_optimized(directory: Path) -> None:
+    """Save the graph after onnxruntime's portable (extended, not layout-specific) fusions."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(directory / OPTIMIZED_FILE)
+    options.log_severity_level = 3
+    ort.InferenceSession(str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"])
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:

@@ -33,6 +33,10 @@ class IndexCorruptError(ClusterQAError):
     """An index file is unreadable, truncated or inconsistent."""
 
 
+class IndexOutdatedError(IndexCorruptError):
+    """The index was written by an older clusterqa: `index` rebuilds it."""
+
+
 class IndexFormatError(ClusterQAError):
     """The index was written by another format version or another tool."""
 

@@ -9,12 +9,13 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .config import DEFAULT_MODEL
-from .encoder import DATA_FILE, ENCODER_FILE, MODEL_FILE, PROBES_FILE, TOKENIZER_FILE, OnnxEncoder
+from .encoder import DATA_FILE, ENCODER_FILE, MODEL_FILE, PROBES_FILE, TOKENIZER_FILE, OnnxEncoder, write_optimized
 from .errors import EncoderFidelityError, ModelLoadError
 
 PROBE_TEXTS = (
@@ -42,6 +43,8 @@ def resolve_model(model: str) -> str:
 def load_sentence_transformer(model: str):  # -> SentenceTransformer (import kept lazy)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading progress bars on stderr
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -90,7 +93,8 @@ def export_encoder(model: str, destination: Path) -> None:
     try:
         sample = torch.ones((2, 8), dtype=torch.long)
         raw = work / "raw.onnx"
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on BERT's Python control flow
             torch.onnx.export(
                 Pooled().eval(),
                 (sample, sample),
@@ -135,7 +139,8 @@ def export_encoder(model: str, destination: Path) -> None:
             "probes": list(PROBE_TEXTS),
         }
         (work / ENCODER_FILE).write_text(json.dumps(info, indent=2), "utf-8")
-        check_fidelity(work)
+        write_optimized(work)
+        check_fidelity(work)  # of the optimized graph, the one questions use
         if destination.exists():
             shutil.rmtree(destination)
         os.replace(work, destination)

@@ -37,7 +37,7 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
     else:
         _check_settings(generation, settings)
         if refresh:
-            from .indexer import is_stale
+            from .freshness import is_stale
 
             if is_stale(generation, settings):
                 generation = _refresh(settings, generation, warn, progress)
@@ -45,7 +45,7 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
 
 
 def _check_settings(generation: Generation, settings: Settings) -> None:
-    from .indexer import settings_change
+    from .freshness import settings_change
 
     reason = settings_change(generation, settings)
     if reason:
@@ -81,7 +81,9 @@ def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Re
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, not {top_k}")
     hits, query = searcher.retrieve(question, top_k, retrieval)
-    answer, hits, confidence = pick_answer(question, query, hits, searcher.embed, searcher.catalog.document_frequencies)
+    answer, hits, confidence = pick_answer(
+        question, query, hits, searcher.catalog.sentences, searcher.catalog.document_frequencies
+    )
     return AskResult(
         question=question,
         hits=tuple(hits),

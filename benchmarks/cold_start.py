@@ -1,0 +1,264 @@
+"""Cold-process timings of clusterqa's commands, as a user meets them.
+
+Every figure is a whole new process (median of --runs after one warm-up run), with its
+peak resident memory. Also: a cold `ask` on a generated index of --passages passages, and a
+per-phase breakdown of one cold `ask`.
+
+    python benchmarks/cold_start.py            # from the repository root
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "How many product models does the Yueqing electrical cluster offer?"
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB and exit code of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def measure(label: str, cmd: list[str], env: dict[str, str], runs: int, before=None) -> dict:  # noqa: ANN001
+    samples = []
+    for i in range(runs + 1):
+        if before:
+            before()
+        wall, rss, code = timed(cmd, env)
+        if code not in (0, 3):
+            raise SystemExit(f"{label}: exit code {code} from {' '.join(cmd)}")
+        if i:  # the first run warms the page cache
+            samples.append((wall, rss))
+    walls = [w for w, _ in samples]
+    return {
+        "label": label,
+        "median_s": statistics.median(walls),
+        "min_s": min(walls),
+        "max_s": max(walls),
+        "rss_mb": statistics.median(r for _, r in samples),
+        "runs": runs,
+    }
+
+
+def clusterqa(*args: str) -> list[str]:
+    exe = shutil.which("clusterqa")
+    return [exe, *args] if exe else [sys.executable, "-m", "clusterqa", *args]
+
+
+def prepare_seed_index(work: Path, env: dict[str, str]) -> tuple[Path, Path]:
+    seeds, index = work / "seeds", work / "index"
+    shutil.copytree(ROOT / "seeds", seeds)
+    encoders = ROOT / "index" / "encoders"
+    if encoders.exists():  # reuse the exported model rather than exporting again
+        shutil.copytree(encoders, index / "encoders")
+    subprocess.run(clusterqa("index", "--seeds", str(seeds), "--index", str(index)), env=env, check=True)
+    return seeds, index
+
+
+def generate_large_index(work: Path, encoder_source: Path, passages: int, env: dict[str, str]) -> tuple[Path, Path]:
+    """An index of `passages` generated passages in 1,000 files, with random unit vectors.
+
+    The text, the files, the catalog and the manifest are real (so the staleness check and
+    every lookup run as usual); only the vectors are random instead of embedded.
+    """
+    import numpy as np
+
+    from clusterqa.catalog import write_catalog
+    from clusterqa.chunking import text_hash
+    from clusterqa.config import resolve_settings
+    from clusterqa.dense import write_dense
+    from clusterqa.models import Chunk, DocumentInfo
+    from clusterqa.sentences import answer_candidates
+    from clusterqa.store import FORMAT, FORMAT_VERSION, MANIFEST, Store, model_key, write_json
+
+    rng = random.Random(7)
+    words = [w.strip(".,") for w in (ROOT / "seeds").joinpath("000_7aa0c03ee5abb184.txt").read_text().split()]
+    words += [f"term{i}" for i in range(20000)]
+    seeds, index = work / "large-seeds", work / "large-index"
+    seeds.mkdir()
+    shutil.copytree(encoder_source, index / "encoders")
+    settings = resolve_settings(seeds, index, None)
+    key = model_key(settings.model)
+    files = 1000
+    per_file = passages // files
+    entries, manifest_docs, sentence_rows = [], {}, []
+    vector_rng = np.random.default_rng(7)
+    pid = 0
+    for f in range(files):
+        paragraphs = []
+        for _ in range(per_file):
+            sentences = [
+                " ".join(rng.choice(words) for _ in range(rng.randint(10, 22))).capitalize() + "." for _ in range(3)
+            ]
+            paragraphs.append(" ".join(sentences))
+        text = "\n\n".join(paragraphs) + "\n"
+        source = f"doc{f:04d}.txt"
+        (seeds / source).write_text(text, "utf-8")
+        chunks, offset = [], 0
+        for n, para in enumerate(paragraphs):
+            chunks.append(Chunk(source, n, para, offset, offset + len(para), 2 * n + 1, 2 * n + 1, text_hash(para)))
+            offset += len(para) + 2
+        info = DocumentInfo(source, paragraphs[0][:60], None, text_hash(text))
+        entries.append((info, chunks))
+        for c in chunks:
+            for cand in answer_candidates(c.text, info.title):
+                vec = vector_rng.standard_normal((2, 384)).astype(np.float32)
+                vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+                sentence_rows.append(
+                    (pid, cand.start, cand.end, cand.context_start, vec[0].astype(np.float16).tobytes(), vec[1].astype(np.float16).tobytes())
+                )
+            pid += 1
+        st = (seeds / source).stat()
+        manifest_docs[source] = {
+            "sha256": info.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "title": info.title, "date": None, "passages": len(chunks),
+        }
+    store = Store(index)
+    target = store.new_generation_dir()
+    write_catalog(target / "passages.sqlite", entries, sentence_rows)
+    vectors = vector_rng.standard_normal((pid, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    write_dense(target / "dense.faiss", vectors)
+    encoder_info = json.loads((index / "encoders" / key / "encoder.json").read_text())
+    write_json(target / MANIFEST, {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seeds": str(seeds),
+        "model": {"name": settings.model, "key": key, "dim": 384, "max_seq_length": encoder_info["max_seq_length"]},
+        "encoder": f"encoders/{key}", "metric": "inner_product", "chunking": settings.chunking.as_dict(),
+        "sentence_vectors": True, "passages": pid, "documents": manifest_docs, "skipped": [],
+    })
+    store.publish(target)
+    return seeds, index
+
+
+PHASES = r"""
+import sys, time, io
+t0 = time.perf_counter()
+marks = []
+def mark(name):
+    marks.append((name, time.perf_counter()))
+import clusterqa.cli
+mark("import cli (typer, click)")
+from pathlib import Path
+from clusterqa.config import resolve_settings
+from clusterqa.store import Store
+from clusterqa.indexer import is_stale
+settings = resolve_settings(Path(sys.argv[1]), Path(sys.argv[2]), None)
+generation = Store(settings.index).current()
+stale = is_stale(generation, settings)
+mark("read manifest, staleness check")
+from clusterqa.catalog import Catalog
+catalog = Catalog(generation.catalog)
+mark("open catalog (sqlite)")
+from clusterqa.dense import DenseIndex
+dense = DenseIndex(generation.dense, generation.manifest["passages"], generation.manifest["model"]["dim"])
+mark("import faiss, map index")
+from clusterqa.encoder import OnnxEncoder
+encoder = OnnxEncoder(settings.index / generation.manifest["encoder"])
+mark("import onnxruntime, load encoder")
+from clusterqa.search import Searcher, Retrieval
+s = Searcher.__new__(Searcher)
+s.generation, s.catalog, s.dense, s.encoder, s.documents = generation, catalog, dense, encoder, len(generation.manifest["documents"])
+q = encoder.encode([sys.argv[3]])[0]
+mark("embed question")
+hits, q = s.retrieve(sys.argv[3], 3, Retrieval())
+mark("retrieve (embed again, dense + FTS5, fuse, fetch)")
+from clusterqa.answer import pick_answer
+answer, hits, conf = pick_answer(sys.argv[3], q, hits, catalog.sentences, catalog.document_frequencies)
+mark("answer sentence")
+from clusterqa import render
+from clusterqa.models import AskResult
+sys.stdout = io.StringIO()
+render.print_result(AskResult(sys.argv[3], tuple(hits), answer, answer is not None, conf, s.documents))
+sys.stdout = sys.__stdout__
+mark("render (rich)")
+prev = t0
+for name, t in marks:
+    print(f"{name}\t{(t - prev) * 1000:.1f}")
+    prev = t
+"""
+
+
+def phases(seeds: Path, index: Path, env: dict[str, str], runs: int) -> list[tuple[str, float]]:
+    table: dict[str, list[float]] = {}
+    for i in range(runs + 1):
+        out = subprocess.run(
+            [sys.executable, "-c", PHASES, str(seeds), str(index), QUESTION], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        if i:
+            for line in out.strip().splitlines():
+                name, ms = line.split("\t")
+                table.setdefault(name, []).append(float(ms))
+    return [(name, statistics.median(v)) for name, v in table.items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--passages", type=int, default=100_000)
+    parser.add_argument("--skip-large", action="store_true", help="skip the generated large index")
+    args = parser.parse_args()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory(prefix="clusterqa-bench-") as tmp:
+        work = Path(tmp)
+        seeds, index = prepare_seed_index(work, env)
+        loc = ["--seeds", str(seeds), "--index", str(index)]
+
+        def wipe_index() -> None:
+            for part in ("generations", "cache", "CURRENT"):
+                path = index / part
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+        rows = [
+            measure("clusterqa --help", clusterqa("--help"), env, args.runs),
+            measure("clusterqa ask (seed index)", clusterqa("ask", QUESTION, *loc), env, args.runs),
+            measure("clusterqa index, nothing changed", clusterqa("index", *loc), env, args.runs),
+            measure("clusterqa index, full (model exported)", clusterqa("index", *loc), env, args.runs, before=wipe_index),
+        ]
+        # Leave a complete index behind for the breakdown.
+        subprocess.run(clusterqa("index", *loc), env=env, check=True, capture_output=True)
+        breakdown = phases(seeds, index, env, args.runs)
+        if not args.skip_large:
+            started = time.perf_counter()
+            large_seeds, large_index = generate_large_index(work, index / "encoders", args.passages, env)
+            print(f"generated a {args.passages:,}-passage index in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            rows.append(
+                measure(
+                    f"clusterqa ask ({args.passages:,} passages)",
+                    clusterqa("ask", QUESTION, "--seeds", str(large_seeds), "--index", str(large_index)),
+                    env,
+                    args.runs,
+                )
+            )
+            large_breakdown = phases(large_seeds, large_index, env, args.runs)
+    print(f"\n{'command':45} {'median s':>9} {'min s':>7} {'max s':>7} {'peak RSS MB':>12}")
+    for r in rows:
+        print(f"{r['label']:45} {r['median_s']:9.3f} {r['min_s']:7.3f} {r['max_s']:7.3f} {r['rss_mb']:12.0f}")
+    print(f"\n(median of {args.runs} cold runs after one warm-up; {os.cpu_count()} cores)")
+    print("\ncold ask, per phase (ms, median):")
+    for name, ms in breakdown:
+        print(f"  {name:52} {ms:7.1f}")
+    if not args.skip_large:
+        print(f"\ncold ask on {args.passages:,} passages, per phase (ms, median):")
+        for name, ms in large_breakdown:
+            print(f"  {name:52} {ms:7.1f}")
+
+
+if __name__ == "__main__":
+    main()

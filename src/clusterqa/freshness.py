@@ -1,0 +1,40 @@
+"""Is the index current? Cheap checks that a question runs before answering (no numpy, no model)."""
+
+from __future__ import annotations
+
+from . import documents as docs
+from .config import Settings
+from .errors import NoDocumentsError
+from .store import Generation
+
+
+def settings_change(generation: Generation | None, settings: Settings) -> str | None:
+    if generation is None:
+        return None
+    built = generation.manifest
+    if built.get("model", {}).get("name") != settings.model:
+        return f"the index was built with model {built.get('model', {}).get('name')!r}, now {settings.model!r}"
+    if built.get("chunking") != settings.chunking.as_dict():
+        return f"the chunking settings changed ({built.get('chunking')} -> {settings.chunking.as_dict()})"
+    return None
+
+
+def is_stale(generation: Generation, settings: Settings) -> bool:
+    """Cheap check (stat only, no reading): did any file appear, vanish or change since the build?"""
+    try:
+        scan = docs.scan(settings.seeds)
+    except NoDocumentsError:
+        return bool(generation.manifest["documents"])
+    built = generation.manifest["documents"]
+    skipped = {s["source"] for s in generation.manifest.get("skipped", [])}
+    seen = set()
+    for f in scan.files:
+        entry = built.get(f.source)
+        if entry is None:
+            if f.source not in skipped:
+                return True
+            continue
+        seen.add(f.source)
+        if entry["size"] != f.size or entry["mtime_ns"] != f.mtime_ns:
+            return True
+    return len(seen) != len(built)
