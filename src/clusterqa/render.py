@@ -49,38 +49,48 @@ def _cite(p: Passage) -> str:
 
 def print_result(result: AskResult) -> None:
     from rich.console import Console
+    from rich.padding import Padding
     from rich.text import Text
 
     console = Console(highlight=False)
+    dim = not result.confident
     if result.answer is not None:
         a = result.answer
-        console.print(Text.assemble(("Answer ", "bold green"), (a.text, "bold")))
-        console.print(Text(f"  {a.source}:{a.line}", style="cyan"))
+        console.print(Text.assemble(("Answer  ", "bold green"), (" ".join(a.text.split()), "bold")))
+        console.print(Text(f"        {a.source}:{a.line}", style="cyan"))
     else:
         console.print(
-            Text(
-                f"No passage in {result.documents} documents answers this confidently. Nearest passages:",
-                style="bold yellow",
-            )
+            Text(f"No passage in {result.documents} documents answers this confidently. Nearest passages:", style="bold yellow")
         )
-    dim = not result.confident
     for hit in result.hits:
         p = hit.passage
         console.print()
-        header = Text.assemble(
-            (f"[{hit.rank}] ", "bold"),
-            (p.source, "cyan"),
-            (f"  lines {p.line_start}-{p.line_end}", "cyan"),
-            (f"  score {hit.score:.3f}", "dim"),
+        console.print(
+            Text.assemble(
+                (f"[{hit.rank}] ", "bold"),
+                (f"{p.source}  lines {p.line_start}-{p.line_end}", "dim cyan" if dim else "cyan"),
+                (f"  {p.title}", "dim italic" if dim else "italic"),
+                (f"  {p.date}" if p.date else "", "dim"),
+                (f"  (similarity {hit.dense_score:.2f})" if hit.dense_score is not None else "", "dim"),
+            )
         )
-        console.print(header)
-        console.print(Text(p.title + (f" · {p.date}" if p.date else ""), style="italic"))
-        body = Text(" ".join(p.text.split()) if hit.highlight is None else "", style="dim" if dim else "")
-        if hit.highlight is not None:
-            s, e = hit.highlight
-            body.append(" ".join(p.text[:s].split()) + " ", style="dim" if dim else "")
-            body.append(" ".join(p.text[s:e].split()), style="dim" if dim else "bold yellow")
-            body.append(" " + " ".join(p.text[e:].split()), style="dim" if dim else "")
-        console.print(body)
+        console.print(Padding(_passage_text(hit, dim), (0, 0, 0, 4)))
         for twin in hit.also_in:
-            console.print(Text(f"also reported in {_cite(twin)}", style="dim"))
+            console.print(Text(f"    also reported in {_cite(twin)}", style="dim"))
+
+
+def _passage_text(hit: Hit, dim: bool):  # noqa: ANN202 - rich.text.Text, imported lazily
+    from rich.text import Text
+
+    text = hit.passage.text
+    body = Text(style="dim" if dim else "")
+    if hit.highlight is None:
+        body.append(" ".join(text.split()))
+        return body
+    start, end = hit.highlight
+    parts = [(text[:start], None), (text[start:end], "dim" if dim else "bold yellow"), (text[end:], None)]
+    for chunk, style in parts:
+        words = " ".join(chunk.split())
+        if words:
+            body.append((" " if body.plain else "") + words, style=style)
+    return body
