@@ -225,12 +225,23 @@ def main() -> None:
                 path = index / part
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
+        edits = iter(range(1000))
+        edited = seeds / "002_741e1901b211ff40.txt"
+        original = edited.read_text("utf-8")
+
+        def edit_one_paragraph() -> None:
+            # A different sentence each run, so each run has exactly one new paragraph to embed.
+            marker = "With continued support and development"
+            edited.write_text(original.replace(marker, f"In test round {next(edits)}, with continued support and development"))
+
         rows = [
             measure("clusterqa --help", clusterqa("--help"), env, args.runs),
             measure("clusterqa ask (seed index)", clusterqa("ask", QUESTION, *loc), env, args.runs),
             measure("clusterqa index, nothing changed", clusterqa("index", *loc), env, args.runs),
+            measure("clusterqa index, one paragraph edited", clusterqa("index", *loc), env, args.runs, before=edit_one_paragraph),
             measure("clusterqa index, full (model exported)", clusterqa("index", *loc), env, args.runs, before=wipe_index),
         ]
+        edited.write_text(original)
         # Leave a complete index behind for the breakdown.
         subprocess.run(clusterqa("index", *loc), env=env, check=True, capture_output=True)
         breakdown = phases(seeds, index, env, args.runs)

@@ -7,7 +7,7 @@ opened. Nothing here imports torch.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,6 @@ class OnnxEncoder:
     """Embeds texts exactly as the sentence-transformers model it was exported from."""
 
     def __init__(self, directory: Path, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.directory = directory
@@ -35,9 +34,7 @@ class OnnxEncoder:
             self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
             self.session = _session(directory, threads)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise IndexCorruptError(
-                f"encoder in {directory} cannot be loaded ({exc}); run `clusterqa index --rebuild`"
-            ) from None
+            raise IndexCorruptError(f"encoder in {directory} cannot be loaded ({exc}); run `clusterqa index --rebuild`") from None
         self.max_seq_length = int(self.info["max_seq_length"])
         self.dim = int(self.info["dim"])
         self.pad_id = int(self.info.get("pad_id", 0))
@@ -66,6 +63,34 @@ class OnnxEncoder:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             out[rows] = self.session.run(None, feeds)[0]
         return normalize_rows(out)
+
+
+def load_in_background(directory: Path) -> Callable[[], OnnxEncoder]:
+    """Start loading the encoder in a thread; the returned function waits for it.
+
+    Importing onnxruntime and building its session take most of a cold question's time and
+    spend it largely outside the GIL, so they overlap with the index checks and FAISS loading.
+    """
+    import threading
+
+    result: dict[str, object] = {}
+
+    def load() -> None:
+        try:
+            result["encoder"] = OnnxEncoder(directory)
+        except BaseException as exc:  # handed to the caller, raised in its thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=load, name="clusterqa-encoder", daemon=True)
+    thread.start()
+
+    def wait() -> OnnxEncoder:
+        thread.join()
+        if "error" in result:
+            raise result["error"]  # type: ignore[misc]
+        return result["encoder"]  # type: ignore[return-value]
+
+    return wait
 
 
 def _session(directory: Path, threads: int):  # -> onnxruntime.InferenceSession

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +13,9 @@ from .fusion import convex_fusion, reciprocal_rank_fusion
 from .lexical import fts_expression
 from .models import Hit
 from .store import Generation
+
+if TYPE_CHECKING:
+    from .encoder import OnnxEncoder
 
 CANDIDATES = 100  # per retriever, fused afterwards
 DUPLICATE_COSINE = 0.85  # passages this alike say the same thing (calibrated on the seeds' two 2020-contest reports)
@@ -28,15 +33,15 @@ class Retrieval:
 class Searcher:
     """Holds one generation open; answers many questions (the shell keeps one alive)."""
 
-    def __init__(self, generation: Generation, encoder_dir) -> None:  # noqa: ANN001
+    def __init__(self, generation: Generation, encoder: Callable[[], OnnxEncoder]) -> None:
+        """`encoder` returns the question encoder (it may still be loading in the background)."""
         from .dense import DenseIndex
-        from .encoder import OnnxEncoder
 
         self.generation = generation
         manifest = generation.manifest
         self.catalog = Catalog(generation.catalog)
         self.dense = DenseIndex(generation.dense, manifest["passages"], manifest["model"]["dim"])
-        self.encoder = OnnxEncoder(encoder_dir)
+        self.encoder = encoder()
         self.documents = len(manifest["documents"])
 
     def close(self) -> None:

@@ -28,20 +28,24 @@ def check_question(question: str) -> str:
 
 def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> Searcher:  # noqa: ANN001
     """The live generation, built if missing and, with `refresh`, brought up to date first."""
+    from .encoder import load_in_background
+
     store = Store(settings.index)
     try:
         generation = store.current()
     except IndexMissingError:
         warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
         generation = _rebuild(settings, warn, progress) or store.current()
-    else:
-        _check_settings(generation, settings)
-        if refresh:
-            from .freshness import is_stale
+        return Searcher(generation, load_in_background(settings.index / generation.manifest["encoder"]))
+    _check_settings(generation, settings)
+    # The encoder depends only on the model, so it can load while the documents are checked.
+    encoder = load_in_background(settings.index / generation.manifest["encoder"])
+    if refresh:
+        from .freshness import is_stale
 
-            if is_stale(generation, settings):
-                generation = _refresh(settings, generation, warn, progress)
-    return Searcher(generation, settings.index / generation.manifest["encoder"])
+        if is_stale(generation, settings):
+            generation = _refresh(settings, generation, warn, progress)
+    return Searcher(generation, encoder)
 
 
 def _check_settings(generation: Generation, settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +20,8 @@ def _history(path: Path):  # noqa: ANN202 - readline is optional (absent on some
         import readline
     except ImportError:
         return None
-    try:
+    with contextlib.suppress(OSError):
         readline.read_history_file(path)
-    except OSError:
-        pass
     readline.set_history_length(1000)
     return readline
 
@@ -61,8 +60,6 @@ def run_shell(settings: Settings, top_k: int, warn: Callable[[str], None]) -> No
         sys.stdout.write("\n")
     finally:
         if readline is not None:
-            try:
+            with contextlib.suppress(OSError):
                 readline.write_history_file(history_file)
-            except OSError:
-                pass
         searcher.close()
