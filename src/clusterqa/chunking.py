@@ -15,7 +15,10 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces (without special tokens) for each text."""
 
 # A sentence ends at . ! ? (or CJK enders) plus closing quotes/brackets, before whitespace.
-_SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’)\]]*(?=\s)|[。！？]")
+# NFKC turns the fullwidth ！ and ？ into ASCII, so in normalized CJK text an ASCII ! or ?
+# directly followed by a CJK character ends a sentence too.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’)\]]*(?=\s)|[。！？]|[!?]+(?=[" + _CJK + "])")
 _ABBREVIATIONS = frozenset(
     [
         "mr",
@@ -174,7 +177,7 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
     newlines = [i for i, c in enumerate(document.original) if c == "\n"]
     chunks = []
     for ordinal, group in enumerate(groups):
-        start, end = group[0][0].start, group[-1][0].end
+        start, end = _whole_characters(document, group[0][0].start, group[-1][0].end)
         orig_start, orig_end = document.original_span(start, end)
         passage = text[start:end]
         chunks.append(
@@ -190,6 +193,22 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
             )
         )
     return chunks
+
+
+def _whole_characters(document: Document, start: int, end: int) -> tuple[int, int]:
+    """Widen [start, end) of the normalized text so it holds whole characters of the file.
+
+    One character of the file can normalize to several ("¨" -> " " + U+0308, "ﬁ" -> "fi"); a
+    passage that began or ended inside such an expansion would not map back to the file.
+    """
+    offsets = document.offsets
+    if offsets is None:
+        return start, end
+    while start > 0 and offsets[start - 1] == offsets[start]:
+        start -= 1
+    while end < len(offsets) and offsets[end] == offsets[end - 1]:
+        end += 1
+    return start, end
 
 
 def _tokens(group: list[tuple[Span, int]]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import unicodedata
 from array import array
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ def scan(seeds: Path) -> Scan:
             except OSError as exc:
                 skipped.append(Skipped(source, f"cannot be read ({exc.strerror})"))
                 continue
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+                skipped.append(Skipped(source, "is not a regular file"))
+                continue
             files.append(SourceFile(path, source, st.st_size, st.st_mtime_ns))
     return Scan(tuple(files), tuple(skipped))
 
@@ -99,10 +103,7 @@ def scan(seeds: Path) -> Scan:
 def read_bytes_checked(data: bytes, max_bytes: int) -> str:
     """Decode a file's bytes, or raise ValueError with the reason it cannot be indexed."""
     if len(data) > max_bytes:
-        raise ValueError(
-            f"is {len(data) / 1048576:.1f} MB, over the {max_bytes / 1048576:.0f} MB limit "
-            "(raise it with CLUSTERQA_MAX_FILE_MB)"
-        )
+        raise ValueError(_too_big(len(data), max_bytes))
     if b"\x00" in data[:_BINARY_SNIFF]:
         raise ValueError("looks binary (contains NUL bytes)")
     try:
@@ -114,10 +115,27 @@ def read_bytes_checked(data: bytes, max_bytes: int) -> str:
     return text
 
 
+def _too_big(size: int, max_bytes: int) -> str:
+    return f"is {_size(size)}, over the {_size(max_bytes)} limit (raise it with CLUSTERQA_MAX_FILE_MB)"
+
+
+def _size(n: int) -> str:
+    if n < 1048576:
+        return f"{n:,} bytes"
+    return f"{n // 1048576} MB" if n % 1048576 == 0 else f"{n / 1048576:.1f} MB"
+
+
 def read_document(file: SourceFile, max_bytes: int) -> Document:
-    """Read one file; raises ValueError (with the reason) for files that cannot be indexed."""
+    """Read one file; raises ValueError (with the reason) for files that cannot be indexed.
+
+    A file over the limit is refused from its size, without reading it into memory.
+    """
     try:
-        data = file.path.read_bytes()
+        with open(file.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise ValueError(_too_big(size, max_bytes))
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror})") from None
     return parse_document(file.source, data, max_bytes)
@@ -158,11 +176,18 @@ def normalize_with_offsets(text: str) -> tuple[str, array | None]:
     n = len(text)
     while start < n:
         end = start + 1
-        while end < n and unicodedata.combining(text[end]):
-            end += 1
-        piece = unicodedata.normalize("NFKC", text[start:end])
+        # Marks after a space or line break are a cluster of their own: no character composes
+        # with whitespace, and a passage that starts at such a mark must not start a line early.
+        if not text[start].isspace():
+            while end < n and unicodedata.combining(text[end]):
+                end += 1
+        cluster = text[start:end]
+        piece = unicodedata.normalize("NFKC", cluster)
         pieces.append(piece)
-        offsets.extend([start] * len(piece))
+        if piece == cluster:
+            offsets.extend(range(start, end))  # unchanged: every char maps to itself
+        else:
+            offsets.extend([start] * len(piece))
         start = end
     return "".join(pieces), offsets
 
