@@ -80,3 +80,151 @@ def ask_json(workspace: dict[str, Path], question: str, *extra: str) -> tuple[in
 
 def load_questions() -> list[dict]:
     return [json.loads(line) for line in QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
+
+
+# --- Helpers for the index life-cycle tests (incremental, kill, concurrency, bad inputs, watch) ---
+
+_WORD_LIST = (
+    "cluster factory province export output market steel textile robot battery chip valve pump motor fiber "
+    "glass paper ceramic furniture garment shoe lamp cable bearing mould port rail bridge harbour tractor"
+)
+_WORDS = _WORD_LIST.split()
+
+
+def synthetic_text(number: int, version: int = 0, sentences: int = 4) -> str:
+    """A short document (one passage) whose sentences occur in no other document or version.
+
+    Its marker word `marker(number, version)` occurs in every sentence, so FTS5 and `ask` can find it.
+    """
+    import random
+
+    rng = random.Random(number * 1000 + version)
+    lines = [f"Synthetic report {marker(number, version)}", ""]
+    for s in range(sentences):
+        w = rng.sample(_WORDS, 5)
+        lines.append(
+            f"Report {marker(number, version)} counted {rng.randint(10, 99999)} {w[0]} units in zone {number * 10 + s}, "
+            f"beside the {w[1]} {w[2]} and the {w[3]} {w[4]}."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def marker(number: int, version: int) -> str:
+    """One word, never a prefix of another document's or version's marker."""
+    return f"qz{number:03d}v{version:03d}"
+
+
+def synthetic_path(seeds: Path, number: int) -> Path:
+    return seeds / f"report{number:03d}.txt"
+
+
+def write_synthetic_corpus(seeds: Path, count: int, version: int = 0, sentences: int = 4) -> list[Path]:
+    seeds.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        path = synthetic_path(seeds, number)
+        path.write_text(synthetic_text(number, version, sentences), "utf-8")
+        paths.append(path)
+    return paths
+
+
+def clone_workspace(source: dict[str, Path], root: Path, link_encoders: bool = True) -> dict[str, Path]:
+    """A private copy of a built workspace; file mtimes are kept, so the copy's index is not stale.
+
+    The exported encoder (90 MB) is hard-linked unless `link_encoders` is False (tests that chmod it).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    seeds, index = root / "seeds", root / "index"
+    shutil.copytree(source["seeds"], seeds)
+    encoders = str(source["index"] / "encoders")
+
+    def copy(src: str, dst: str) -> str:
+        if link_encoders and src.startswith(encoders + os.sep):
+            os.link(src, dst)
+            return dst
+        return shutil.copy2(src, dst)
+
+    shutil.copytree(source["index"], index, copy_function=copy)
+    return {"seeds": seeds, "index": index, "root": root}
+
+
+def live_generation(index: Path) -> Path:
+    return index / "generations" / (index / "CURRENT").read_text("utf-8").strip()
+
+
+def catalog_rows(generation: Path) -> list[tuple[str, str, str]]:
+    """(source, text, text hash) of every passage of one generation, in passage-id order."""
+    import sqlite3
+
+    db = sqlite3.connect(f"{(generation / 'passages.sqlite').as_uri()}?mode=ro", uri=True)
+    try:
+        return db.execute(
+            "SELECT d.source, p.text, p.text_hash FROM passages p JOIN documents d ON d.id = p.document_id ORDER BY p.id"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def fts_sources(generation: Path, expression: str) -> list[str]:
+    """Sources of the passages the generation's FTS5 index matches for `expression`."""
+    import sqlite3
+
+    db = sqlite3.connect(f"{(generation / 'passages.sqlite').as_uri()}?mode=ro", uri=True)
+    try:
+        return [
+            row[0]
+            for row in db.execute(
+                "SELECT d.source FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+                "JOIN documents d ON d.id = p.document_id WHERE passages_fts MATCH ?",
+                (expression,),
+            )
+        ]
+    finally:
+        db.close()
+
+
+def index_problems(index: Path) -> list[str]:
+    """What is wrong with the live index: CURRENT must name a complete generation whose manifest,
+    catalog (passages, documents, FTS5) and FAISS index agree. Empty when consistent."""
+    import sqlite3
+
+    import faiss
+
+    try:
+        generation = live_generation(index)
+    except OSError as exc:
+        return [f"CURRENT unreadable: {exc}"]
+    if generation.name.startswith(".tmp-"):
+        return [f"CURRENT names an unfinished build {generation.name}"]
+    try:
+        manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{generation.name}: manifest unreadable: {exc}"]
+    problems = []
+    passages = manifest["passages"]
+    listed = sum(e["passages"] for e in manifest["documents"].values())
+    if listed != passages:
+        problems.append(f"{generation.name}: manifest documents list {listed} passages, total says {passages}")
+    try:
+        db = sqlite3.connect(f"{(generation / 'passages.sqlite').as_uri()}?mode=ro", uri=True)
+        try:
+            count = db.execute("SELECT count(*) FROM passages").fetchone()[0]
+            sources = {row[0] for row in db.execute("SELECT source FROM documents")}
+            fts = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'qz* OR the'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return [*problems, f"{generation.name}: catalog unreadable: {exc}"]
+    if count != passages:
+        problems.append(f"{generation.name}: catalog has {count} passages, manifest {passages}")
+    if sources != set(manifest["documents"]):
+        problems.append(f"{generation.name}: catalog documents differ from the manifest's")
+    if passages and fts == 0:
+        problems.append(f"{generation.name}: FTS5 index is empty")
+    try:
+        dense = faiss.read_index(str(generation / "dense.faiss"))
+    except Exception as exc:  # faiss raises RuntimeError with a C++ message
+        return [*problems, f"{generation.name}: dense.faiss unreadable: {exc}"]
+    if dense.ntotal != passages or dense.d != manifest["model"]["dim"]:
+        problems.append(f"{generation.name}: dense.faiss has {dense.ntotal} vectors of dim {dense.d}, manifest {passages}")
+    return problems

@@ -12,28 +12,35 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ClusterQAError
+
+_SCHEMA = (
+    "CREATE TABLE vectors (model TEXT NOT NULL, text_hash TEXT NOT NULL, "
+    "vector BLOB NOT NULL, PRIMARY KEY (model, text_hash)) WITHOUT ROWID"
+)
+
 
 class EmbeddingCache:
     def __init__(self, path: Path, model_key: str, dim: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.model_key = model_key
         self.dim = dim
-        self.db = sqlite3.connect(path, timeout=30)
         try:
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, text_hash TEXT NOT NULL, "
-                "vector BLOB NOT NULL, PRIMARY KEY (model, text_hash)) WITHOUT ROWID"
-            )
+            self.db = sqlite3.connect(path, timeout=30)
+            self.db.execute(_SCHEMA.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
             self.db.execute("SELECT count(*) FROM vectors").fetchone()
+        except sqlite3.OperationalError as exc:
+            # Locked, read-only or unopenable: a problem to report, not a damaged file to delete.
+            if hasattr(self, "db"):
+                self.db.close()
+            raise ClusterQAError(f"cannot use the embedding cache {path} ({exc}); check the index folder's permissions") from None
         except sqlite3.DatabaseError:
             # The cache is only a cache: a damaged one is replaced, never trusted.
             self.db.close()
             path.unlink(missing_ok=True)
             self.db = sqlite3.connect(path, timeout=30)
-            self.db.execute(
-                "CREATE TABLE vectors (model TEXT NOT NULL, text_hash TEXT NOT NULL, "
-                "vector BLOB NOT NULL, PRIMARY KEY (model, text_hash)) WITHOUT ROWID"
-            )
+            self.db.execute(_SCHEMA)
 
     def close(self) -> None:
         self.db.close()

@@ -33,14 +33,28 @@ CREATE TABLE passages (
     text_hash TEXT NOT NULL
 );
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
+CREATE TABLE sentences (             -- answer candidates, embedded at build time
+    passage_id INTEGER NOT NULL,
+    start INTEGER NOT NULL,          -- [start, end) in the passage text
+    end INTEGER NOT NULL,
+    context_start INTEGER NOT NULL,  -- the context span [context_start, end) adds the sentence before
+    vector BLOB NOT NULL,            -- float16 embedding of the sentence
+    context_vector BLOB NOT NULL     -- float16 embedding of the context span
+);
+CREATE INDEX sentences_by_passage ON sentences(passage_id);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     text, content='passages', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
 );
 """
 
 
-def write_catalog(path: Path, documents: Sequence[tuple[DocumentInfo, Sequence[Chunk]]]) -> None:
-    """Write documents and their passages; passage ids run 0..N-1 in the given order."""
+SentenceRow = tuple[int, int, int, int, bytes, bytes]
+
+
+def write_catalog(
+    path: Path, documents: Sequence[tuple[DocumentInfo, Sequence[Chunk]]], sentences: Iterable[SentenceRow] = ()
+) -> None:
+    """Write documents, their passages (ids 0..N-1 in the given order) and the answer sentences."""
     db = sqlite3.connect(path)
     try:
         db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
@@ -68,6 +82,7 @@ def write_catalog(path: Path, documents: Sequence[tuple[DocumentInfo, Sequence[C
                     )
                     passage_id += 1
                 db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)", sentences)
             db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
     finally:
         db.close()
@@ -79,6 +94,7 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing; run `clusterqa index --rebuild`")
+        self.path = path
         try:
             self.db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
             self.db.execute("SELECT count(*) FROM documents").fetchone()
@@ -99,6 +115,17 @@ class Catalog:
             ids,
         )
         return {row[0]: Passage(*row) for row in rows}
+
+    def sentences(self, ids: Sequence[int]) -> list[tuple[int, int, int, int, bytes, bytes]]:
+        """Answer candidates of the given passages: (passage id, start, end, context start, vector, context vector)."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return self._query(
+            f"SELECT passage_id, start, end, context_start, vector, context_vector FROM sentences "
+            f"WHERE passage_id IN ({marks}) ORDER BY passage_id, start",
+            list(ids),
+        )
 
     def chunks_of(self, source: str) -> list[Chunk]:
         """The stored passages of one document, to carry over unchanged into a new generation."""
@@ -142,4 +169,4 @@ class Catalog:
         try:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"catalog query failed ({exc}); run `clusterqa index --rebuild`") from None
+            raise IndexCorruptError(f"{self.path} cannot be read ({exc}); run `clusterqa index --rebuild`") from None

@@ -81,7 +81,9 @@ def load_in_background(directory: Path) -> Callable[[], OnnxEncoder]:
         except BaseException as exc:  # handed to the caller, raised in its thread
             result["error"] = exc
 
-    thread = threading.Thread(target=load, name="clusterqa-encoder", daemon=True)
+    # Not a daemon: if the caller fails before waiting, the interpreter still lets the thread
+    # finish at exit; killing onnxruntime mid-construction aborts the whole process.
+    thread = threading.Thread(target=load, name="clusterqa-encoder")
     thread.start()
 
     def wait() -> OnnxEncoder:

@@ -26,15 +26,15 @@ def is_stale(generation: Generation, settings: Settings) -> bool:
     except NoDocumentsError:
         return bool(generation.manifest["documents"])
     built = generation.manifest["documents"]
-    skipped = {s["source"] for s in generation.manifest.get("skipped", [])}
-    seen = set()
+    # A skipped file counts too: fixed (re-encoded, filled in), it must be indexed.
+    skipped = {s["source"]: s for s in generation.manifest.get("skipped", [])}
+    seen = 0
     for f in scan.files:
-        entry = built.get(f.source)
+        entry = built.get(f.source) or skipped.get(f.source)
         if entry is None:
-            if f.source not in skipped:
-                return True
-            continue
-        seen.add(f.source)
-        if entry["size"] != f.size or entry["mtime_ns"] != f.mtime_ns:
             return True
-    return len(seen) != len(built)
+        if f.source in built:
+            seen += 1
+        if entry.get("size", f.size) != f.size or entry.get("mtime_ns", f.mtime_ns) != f.mtime_ns:
+            return True
+    return seen != len(built)

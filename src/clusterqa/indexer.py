@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from . import documents as docs
 from .catalog import Catalog, write_catalog
-from .chunking import chunk
+from .chunking import chunk, text_hash
 from .config import Settings
 from .errors import ClusterQAError, IndexCorruptError, IndexFormatError, IndexMissingError, NoDocumentsError
+from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
 from .lock import writer_lock
 from .models import Chunk, Document, DocumentInfo, Skipped
+from .sentences import Candidate, answer_candidates
 from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, model_key, write_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Progress = Callable[[str, int, int], None]
 Warn = Callable[[str], None]
@@ -77,39 +83,37 @@ def previous_generation(store: Store, rebuild: bool, warn: Warn) -> Generation |
     except IndexCorruptError as exc:
         warn(f"{exc}; building a new index from scratch")
         return None
-    return None if rebuild else generation
-
-
-def settings_change(generation: Generation | None, settings: Settings) -> str | None:
-    if generation is None:
+    if rebuild:
         return None
-    built = generation.manifest
-    if built.get("model", {}).get("name") != settings.model:
-        return f"the index was built with model {built.get('model', {}).get('name')!r}, now {settings.model!r}"
-    if built.get("chunking") != settings.chunking.as_dict():
-        return f"the chunking settings changed ({built.get('chunking')} -> {settings.chunking.as_dict()})"
-    return None
+    damage = generation_damage(generation)
+    if damage:
+        # A live generation whose files are damaged is not built on (its passages and vectors
+        # would be carried over); the cache makes the fresh build cheap.
+        warn(f"{damage}; building a new index from scratch")
+        return None
+    return generation
 
 
-def is_stale(generation: Generation, settings: Settings) -> bool:
-    """Cheap check (stat only, no reading): did any file appear, vanish or change since the build?"""
+def generation_damage(generation: Generation) -> str | None:
+    """Why a published generation cannot be used (unreadable files, counts that disagree), or None.
+
+    Cheap: a count over the catalog and the FAISS header (memory-mapped, vectors not read).
+    """
+    from .dense import DenseIndex
+
+    expected = generation.manifest["passages"]
     try:
-        scan = docs.scan(settings.seeds)
-    except NoDocumentsError:
-        return bool(generation.manifest["documents"])
-    built = generation.manifest["documents"]
-    skipped = {s["source"] for s in generation.manifest.get("skipped", [])}
-    seen = set()
-    for f in scan.files:
-        entry = built.get(f.source)
-        if entry is None:
-            if f.source not in skipped:
-                return True
-            continue
-        seen.add(f.source)
-        if entry["size"] != f.size or entry["mtime_ns"] != f.mtime_ns:
-            return True
-    return len(seen) != len(built)
+        catalog = Catalog(generation.catalog)
+        try:
+            found = catalog.count()
+        finally:
+            catalog.close()
+        if found != expected:
+            return f"{generation.catalog} has {found} passages but {generation.directory / MANIFEST} lists {expected}"
+        DenseIndex(generation.dense, expected, generation.manifest["model"]["dim"])
+    except IndexCorruptError as exc:
+        return str(exc).split("; run `clusterqa index", 1)[0]
+    return None
 
 
 def _classify(store: Store, settings: Settings, previous: Generation | None, warn: Warn) -> _Work:
@@ -175,8 +179,13 @@ def plan(settings: Settings, warn: Warn = lambda _: None) -> Plan:
     count = TokenCounter(encoder_dir / "tokenizer.json")
     chunks = [c for d in work.read.values() for c in chunk(d, count, settings.chunking)]
     dim = _encoder_dim(encoder_dir)
-    cache = EmbeddingCache(store.cache_file, model_key(settings.model), dim) if store.cache_file.exists() else None
-    cached = cache.get(c.text_hash for c in chunks) if cache else {}
+    cached: dict = {}
+    if store.cache_file.exists():
+        cache = EmbeddingCache(store.cache_file, model_key(settings.model), dim)
+        try:
+            cached = cache.get(c.text_hash for c in chunks)
+        finally:
+            cache.close()
     missing = {c.text_hash for c in chunks} - set(cached)
     return replace(work.plan, passages_to_embed=len(missing))
 
@@ -194,9 +203,10 @@ def build(
     try:
         with writer_lock(settings.index, lock_wait, on_wait=warn):
             return _build_locked(store, settings, rebuild, progress, warn, started)
-    except OSError as exc:
+    except (OSError, sqlite3.OperationalError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
         raise ClusterQAError(
-            f"cannot write the index in {settings.index} ({exc.strerror or exc}); check the folder's permissions and free space"
+            f"cannot write the index in {settings.index} ({reason}); check the folder's permissions and free space"
         ) from None
 
 
@@ -214,7 +224,8 @@ def _build_locked(
             + (f" ({len(p.skipped)} skipped)" if p.skipped else "")
             + "; add documents or pass --seeds DIR"
         )
-    manifest_only = not p.content_changes and (p.touched or _skipped_differ(previous, p))
+    skipped_entries = _skipped_entries(p, work.files)
+    manifest_only = not p.content_changes and (p.touched or _skipped_differ(previous, skipped_entries))
     if previous is not None and not p.content_changes and not manifest_only:
         return BuildReport(
             p, len(p.unchanged), previous.manifest["passages"], 0, time.perf_counter() - started, False, previous.name
@@ -254,7 +265,7 @@ def _build_locked(
             e = work.entries[source]
             info = DocumentInfo(source, e["title"], e["date"], e["sha256"])
             stat = {"size": e["size"], "mtime_ns": e["mtime_ns"]}
-        chunks = fresh.get(source) or carried[source]
+        chunks = fresh[source] if source in fresh else carried[source]
         entries.append((info, chunks))
         manifest_docs[source] = {
             "sha256": info.sha256,
@@ -267,19 +278,43 @@ def _build_locked(
 
     target = store.new_generation_dir()
     if manifest_only and previous is not None:
-        os.link(previous.catalog, target / CATALOG)
-        os.link(previous.dense, target / DENSE)
+        _link_or_copy(previous.catalog, target / CATALOG)
+        _link_or_copy(previous.dense, target / DENSE)
         dim = previous.manifest["model"]["dim"]
         max_seq = previous.manifest["model"]["max_seq_length"]
     else:
+        import numpy as np  # here, not at the top: a no-op `index` never needs it
+
         _ensure_encoder(settings.model, encoder_dir, warn)
-        vectors, embedded = _vectors(store, encoder_dir, key, all_chunks, progress)
-        dim = vectors.shape[1]
+        sentence_spans = _sentence_spans(entries) if settings.sentence_vectors else []
+        texts = {c.text_hash: c.text for c in all_chunks}
+        for _, _, text, candidate in sentence_spans:
+            texts.setdefault(text_hash(text[candidate.start : candidate.end]), text[candidate.start : candidate.end])
+            context = text[candidate.context_start : candidate.end]
+            texts.setdefault(text_hash(context), context)
+        found, missing = _vectors(store, encoder_dir, key, texts, progress)
+        embedded = len(missing & {c.text_hash for c in all_chunks})
+        dim = _encoder_dim(encoder_dir)
         max_seq = _encoder_info(encoder_dir)["max_seq_length"]
-        write_catalog(target / CATALOG, entries)
+        vectors = np.zeros((len(all_chunks), dim), dtype=np.float32)
+        for row, c in enumerate(all_chunks):
+            vectors[row] = found[c.text_hash]
+        sentence_rows = [
+            (
+                pid,
+                cand.start,
+                cand.end,
+                cand.context_start,
+                found[text_hash(text[cand.start : cand.end])].astype(np.float16).tobytes(),
+                found[text_hash(text[cand.context_start : cand.end])].astype(np.float16).tobytes(),
+            )
+            for pid, _, text, cand in sentence_spans
+        ]
+        write_catalog(target / CATALOG, entries, sentence_rows)
         from .dense import write_dense
 
         write_dense(target / DENSE, vectors)
+        live_hashes = list(texts)
     write_json(
         target / MANIFEST,
         {
@@ -291,9 +326,10 @@ def _build_locked(
             "encoder": f"encoders/{key}",
             "metric": "inner_product",
             "chunking": settings.chunking.as_dict(),
+            "sentence_vectors": settings.sentence_vectors,
             "passages": len(all_chunks),
             "documents": manifest_docs,
-            "skipped": [{"source": s.source, "reason": s.reason} for s in p.skipped],
+            "skipped": skipped_entries,
         },
     )
     generation = store.publish(target)
@@ -303,51 +339,76 @@ def _build_locked(
 
         cache = EmbeddingCache(store.cache_file, key, dim)
         try:
-            cache.keep_only(c.text_hash for c in all_chunks)
+            cache.keep_only(live_hashes)
         finally:
             cache.close()
     return BuildReport(p, len(entries), len(all_chunks), embedded, time.perf_counter() - started, True, generation.name)
 
 
-def _skipped_differ(previous: Generation | None, p: Plan) -> bool:
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Share an immutable file with the next generation; copy it where hard links are not supported."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _skipped_entries(p: Plan, files: list[docs.SourceFile]) -> list[dict]:
+    """The manifest's record of skipped files, with size and mtime where known, so that a file
+    fixed later (re-encoded, filled in) can be told apart from the one that was skipped."""
+    stats = {f.source: f for f in files}
+    entries = []
+    for s in p.skipped:
+        f = stats.get(s.source)
+        entries.append({"source": s.source, "reason": s.reason, **({"size": f.size, "mtime_ns": f.mtime_ns} if f else {})})
+    return entries
+
+
+def _skipped_differ(previous: Generation | None, entries: list[dict]) -> bool:
     if previous is None:
         return True
-    before = {(s["source"], s["reason"]) for s in previous.manifest.get("skipped", [])}
-    return before != {(s.source, s.reason) for s in p.skipped}
+
+    def key(e: dict) -> tuple:
+        return e["source"], e["reason"], e.get("size"), e.get("mtime_ns")
+
+    return {key(e) for e in previous.manifest.get("skipped", [])} != {key(e) for e in entries}
+
+
+def _sentence_spans(entries: list[tuple[DocumentInfo, list[Chunk]]]) -> list[tuple[int, str, str, Candidate]]:
+    """(passage id, source, passage text, candidate) for every answer candidate, in passage order."""
+    rows = []
+    pid = 0
+    for info, chunks in entries:
+        for c in chunks:
+            rows.extend((pid, info.source, c.text, cand) for cand in answer_candidates(c.text, info.title))
+            pid += 1
+    return rows
 
 
 def _vectors(
-    store: Store, encoder_dir: Path, key: str, chunks: list[Chunk], progress: Progress | None
-) -> tuple[np.ndarray, int]:
-    """Vectors for every chunk, in order: from the cache where the text was seen, else embedded."""
+    store: Store, encoder_dir: Path, key: str, texts: dict[str, str], progress: Progress | None
+) -> tuple[dict[str, np.ndarray], set[str]]:
+    """Vectors by text hash: from the cache where the text was seen before, else embedded (and cached)."""
     from .cache import EmbeddingCache
 
-    dim = _encoder_dim(encoder_dir)
-    cache = EmbeddingCache(store.cache_file, key, dim)
+    cache = EmbeddingCache(store.cache_file, key, _encoder_dim(encoder_dir))
     try:
-        found = cache.get(c.text_hash for c in chunks)
-        missing: dict[str, str] = {}
-        for c in chunks:
-            if c.text_hash not in found:
-                missing.setdefault(c.text_hash, c.text)
+        found = cache.get(texts)
+        missing = [h for h in texts if h not in found]
         if missing:
             from .encoder import OnnxEncoder
 
             encoder = OnnxEncoder(encoder_dir)
-            hashes = list(missing)
             if progress:
-                progress("embedding", 0, len(hashes))
-            for first in range(0, len(hashes), EMBED_BATCH):
-                batch = hashes[first : first + EMBED_BATCH]
-                vectors = encoder.encode([missing[h] for h in batch])
+                progress("embedding", 0, len(missing))
+            for first in range(0, len(missing), EMBED_BATCH):
+                batch = missing[first : first + EMBED_BATCH]
+                vectors = encoder.encode([texts[h] for h in batch])
                 cache.put(batch, vectors)
                 found.update(zip(batch, vectors, strict=True))
                 if progress:
-                    progress("embedding", min(first + EMBED_BATCH, len(hashes)), len(hashes))
-        matrix = np.zeros((len(chunks), dim), dtype=np.float32)
-        for row, c in enumerate(chunks):
-            matrix[row] = found[c.text_hash]
-        return matrix, len(missing)
+                    progress("embedding", min(first + EMBED_BATCH, len(missing)), len(missing))
+        return found, set(missing)
     finally:
         cache.close()
 

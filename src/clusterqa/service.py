@@ -53,7 +53,7 @@ def _check_settings(generation: Generation, settings: Settings) -> None:
 
     reason = settings_change(generation, settings)
     if reason:
-        raise SettingsMismatchError(f"{reason}; run `clusterqa index` to rebuild, vectors of two models never mix")
+        raise SettingsMismatchError(f"{reason}; run `clusterqa index` to rebuild the index with the new settings")
 
 
 def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # noqa: ANN001

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexCorruptError, IndexFormatError, IndexMissingError
+from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexOutdatedError
 
 FORMAT = "clusterqa-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CATALOG = "passages.sqlite"
@@ -74,7 +74,9 @@ class Store:
         except FileNotFoundError:
             raise IndexMissingError(f"no index in {self.root} yet; run `clusterqa index`") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise IndexCorruptError(f"index pointer {self.root / POINTER} is unreadable ({exc})") from None
+            raise IndexCorruptError(
+                f"index pointer {self.root / POINTER} is unreadable ({exc}); run `clusterqa index --rebuild`"
+            ) from None
         if not re.fullmatch(r"g[0-9a-z-]+", name):
             raise IndexCorruptError(
                 f"{self.root / POINTER} does not name a generation ({name[:40]!r}); "
@@ -149,8 +151,32 @@ def read_manifest(path: Path) -> dict[str, Any]:
             "upgrade clusterqa or rebuild with `clusterqa index --rebuild`"
         )
     if version < FORMAT_VERSION:
-        raise IndexFormatError(f"index format {version} is outdated; rebuild with `clusterqa index --rebuild`")
+        raise IndexOutdatedError(f"index format {version} is outdated; `clusterqa index` rebuilds it")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise IndexCorruptError(f"{path} {problem}; run `clusterqa index --rebuild`")
     return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is missing or malformed in a manifest of the current version, or None."""
+    model = manifest.get("model")
+    documents = manifest.get("documents")
+    passages = manifest.get("passages")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str) or not isinstance(model.get("dim"), int):
+        return "lacks the model's name and dimension"
+    if not isinstance(manifest.get("encoder"), str):
+        return "lacks the encoder folder"
+    if not isinstance(documents, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("passages"), int) for e in documents.values()
+    ):
+        return "lacks the document list"
+    if not isinstance(passages, int) or passages < 0:
+        return "lacks the passage count"
+    listed = sum(e["passages"] for e in documents.values())
+    if listed != passages:
+        return f"lists {listed} passages in its documents but {passages} in all"
+    return None
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
