@@ -103,9 +103,7 @@ def generate_large_index(work: Path, encoder_source: Path, passages: int, env: d
     for f in range(files):
         paragraphs = []
         for _ in range(per_file):
-            sentences = [
-                " ".join(rng.choice(words) for _ in range(rng.randint(10, 22))).capitalize() + "." for _ in range(3)
-            ]
+            sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(10, 22))).capitalize() + "." for _ in range(3)]
             paragraphs.append(" ".join(sentences))
         text = "\n\n".join(paragraphs) + "\n"
         source = f"doc{f:04d}.txt"
@@ -121,13 +119,24 @@ def generate_large_index(work: Path, encoder_source: Path, passages: int, env: d
                 vec = vector_rng.standard_normal((2, 384)).astype(np.float32)
                 vec /= np.linalg.norm(vec, axis=1, keepdims=True)
                 sentence_rows.append(
-                    (pid, cand.start, cand.end, cand.context_start, vec[0].astype(np.float16).tobytes(), vec[1].astype(np.float16).tobytes())
+                    (
+                        pid,
+                        cand.start,
+                        cand.end,
+                        cand.context_start,
+                        vec[0].astype(np.float16).tobytes(),
+                        vec[1].astype(np.float16).tobytes(),
+                    )
                 )
             pid += 1
         st = (seeds / source).stat()
         manifest_docs[source] = {
-            "sha256": info.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "title": info.title, "date": None, "passages": len(chunks),
+            "sha256": info.sha256,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "title": info.title,
+            "date": None,
+            "passages": len(chunks),
         }
     store = Store(index)
     target = store.new_generation_dir()
@@ -136,13 +145,23 @@ def generate_large_index(work: Path, encoder_source: Path, passages: int, env: d
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     write_dense(target / "dense.faiss", vectors)
     encoder_info = json.loads((index / "encoders" / key / "encoder.json").read_text())
-    write_json(target / MANIFEST, {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "seeds": str(seeds),
-        "model": {"name": settings.model, "key": key, "dim": 384, "max_seq_length": encoder_info["max_seq_length"]},
-        "encoder": f"encoders/{key}", "metric": "inner_product", "chunking": settings.chunking.as_dict(),
-        "sentence_vectors": True, "passages": pid, "documents": manifest_docs, "skipped": [],
-    })
+    write_json(
+        target / MANIFEST,
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seeds": str(seeds),
+            "model": {"name": settings.model, "key": key, "dim": 384, "max_seq_length": encoder_info["max_seq_length"]},
+            "encoder": f"encoders/{key}",
+            "metric": "inner_product",
+            "chunking": settings.chunking.as_dict(),
+            "sentence_vectors": True,
+            "passages": pid,
+            "documents": manifest_docs,
+            "skipped": [],
+        },
+    )
     store.publish(target)
     return seeds, index
 
@@ -174,7 +193,8 @@ encoder = OnnxEncoder(settings.index / generation.manifest["encoder"])
 mark("import onnxruntime, load encoder")
 from clusterqa.search import Searcher, Retrieval
 s = Searcher.__new__(Searcher)
-s.generation, s.catalog, s.dense, s.encoder, s.documents = generation, catalog, dense, encoder, len(generation.manifest["documents"])
+s.generation, s.catalog, s.dense, s.encoder = generation, catalog, dense, encoder
+s.documents = len(generation.manifest["documents"])
 q = encoder.encode([sys.argv[3]])[0]
 mark("embed question")
 hits, q = s.retrieve(sys.argv[3], 3, Retrieval())

@@ -19,16 +19,12 @@ app = typer.Typer(
 )
 
 SeedsOpt = Annotated[
-    Optional[Path], typer.Option("--seeds", help="Folder of .txt/.md documents [env CLUSTERQA_SEEDS; default ./seeds]")
+    Optional[Path], typer.Option("--seeds", help="Folder of .txt/.md documents (env CLUSTERQA_SEEDS; default ./seeds)")
 ]
-IndexOpt = Annotated[
-    Optional[Path], typer.Option("--index", help="Index folder [env CLUSTERQA_INDEX; default ./index]")
-]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder (env CLUSTERQA_INDEX; default ./index)")]
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option(
-        "--model", help="sentence-transformers model name or path [env CLUSTERQA_MODEL; default all-MiniLM-L6-v2]"
-    ),
+    typer.Option("--model", help="sentence-transformers model name or path (env CLUSTERQA_MODEL; default all-MiniLM-L6-v2)"),
 ]
 
 
@@ -117,9 +113,7 @@ def index_command(
         bool, typer.Option("--rebuild", help="Re-read and re-chunk everything (cached vectors are still reused).")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would change (same as `status`).")] = False,
-    watch: Annotated[
-        bool, typer.Option("--watch", help="Keep the index current while files change (Ctrl-C stops).")
-    ] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep the index current while files change (Ctrl-C stops).")] = False,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for another process's rebuild.")] = 30.0,
     seeds: SeedsOpt = None,
     index: IndexOpt = None,
@@ -148,9 +142,7 @@ def _index_once(settings, rebuild: bool, wait: float, quiet_when_unchanged: bool
     p = report.plan
     if not report.published:
         if not quiet_when_unchanged:
-            _warn(
-                f"index is up to date: {report.documents} documents, {report.passages} passages ({report.seconds:.2f} s)"
-            )
+            _warn(f"index is up to date: {report.documents} documents, {report.passages} passages ({report.seconds:.2f} s)")
         return
     changes = ", ".join(
         f"{n} {label}"
@@ -211,6 +203,74 @@ def shell(
     from .shell import run_shell
 
     run_shell(_settings(seeds, index, model), top_k, _warn)
+
+
+@app.command("eval")
+def eval_command(
+    questions: Annotated[
+        Optional[Path], typer.Argument(help="Question file (.jsonl: id, question, answers, sources, unanswerable).")
+    ] = None,
+    beir: Annotated[
+        Optional[Path],
+        typer.Option("--beir", help="Compare retrievers on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
+    ] = None,
+    work: Annotated[
+        Optional[Path],
+        typer.Option("--work", help="Where --beir writes documents and their index (default: .beir-NAME beside --index)."),
+    ] = None,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", help="Passages ranked per question for the metrics.", min=1, max=100)
+    ] = 10,
+    mode: Annotated[str, typer.Option("--mode", help="Retrieval for a question file: hybrid, dense or lexical.")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: summary and per-question results.")] = False,
+    no_refresh: Annotated[
+        bool, typer.Option("--no-refresh", help="Evaluate the index as it is, even if documents changed.")
+    ] = False,
+    seeds: SeedsOpt = None,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Measure hit@k, MRR, answer accuracy and abstention on a question file, or compare retrievers on --beir DIR."""
+    from . import beir as beir_eval
+    from . import evaluate, render_eval
+    from .render import print_json
+    from .search import Retrieval
+    from .service import open_index
+
+    if mode not in ("hybrid", "dense", "lexical"):
+        raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
+    if (questions is None) == (beir is None):
+        raise typer.BadParameter("give either a question FILE or --beir DIR")
+    settings = _settings(seeds, index, model)
+    progress = _Progress()
+    try:
+        if beir is not None:
+            data = beir_eval.load_beir(beir, warn=_warn)
+            folder = (work or beir_eval.default_work_dir(settings.index, beir)).expanduser().absolute()
+            beir_settings, mapping = beir_eval.prepare_beir_index(data, folder, settings, warn=_warn, progress=progress)
+            searcher = open_index(beir_settings, refresh=False, warn=_warn)
+        else:
+            loaded = evaluate.load_questions(questions)
+            searcher = open_index(settings, refresh=not no_refresh, warn=_warn, progress=progress)
+    finally:
+        progress.close()
+    progress = _Progress()
+    try:
+        if beir is not None:
+            beir_report = beir_eval.evaluate_beir(searcher, data, mapping, progress=progress)
+        else:
+            report = evaluate.evaluate_questions(searcher, loaded, top_k, Retrieval(mode=mode), progress=progress)
+    finally:
+        progress.close()
+        searcher.close()
+    if beir is not None and as_json:
+        print_json(beir_eval.beir_report_json(beir_report))
+    elif beir is not None:
+        render_eval.print_beir_report(beir_report)
+    elif as_json:
+        print_json(evaluate.question_report_json(report))
+    else:
+        render_eval.print_question_report(report)
 
 
 def main() -> None:

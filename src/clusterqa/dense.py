@@ -33,9 +33,7 @@ class DenseIndex:
             self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         except Exception as exc:  # faiss raises RuntimeError with a C++ message
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise IndexCorruptError(
-                f"{path} is not a readable FAISS index ({first}); run `clusterqa index --rebuild`"
-            ) from None
+            raise IndexCorruptError(f"{path} is not a readable FAISS index ({first}); run `clusterqa index --rebuild`") from None
         if self.index.ntotal != expected_rows or self.index.d != dim:
             raise IndexCorruptError(
                 f"{path} has {self.index.ntotal} vectors of dimension {self.index.d} but the catalog "

@@ -20,9 +20,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) ->
     return scores
 
 
-def convex_fusion(
-    dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], alpha: float
-) -> dict[int, float]:
+def convex_fusion(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], alpha: float) -> dict[int, float]:
     """alpha * dense + (1 - alpha) * lexical, each min-max normalized over its own list.
 
     Bruch, Gai and Ingber, "An Analysis of Fusion Functions for Hybrid Retrieval",

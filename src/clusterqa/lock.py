@@ -19,9 +19,7 @@ LOCK_FILE = ".lock"
 
 
 @contextmanager
-def writer_lock(
-    index: Path, wait_seconds: float = 30.0, on_wait: Callable[[str], None] | None = None
-) -> Iterator[None]:
+def writer_lock(index: Path, wait_seconds: float = 30.0, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the index's writer lock, waiting up to `wait_seconds` for another writer."""
     try:
         index.mkdir(parents=True, exist_ok=True)

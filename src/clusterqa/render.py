@@ -32,9 +32,7 @@ def result_json(result: AskResult) -> dict[str, Any]:
         "question": result.question,
         "confident": result.confident,
         "confidence": round(result.confidence, 4),
-        "answer": None
-        if a is None
-        else {"text": a.text, "source": a.source, "line": a.line, "score": round(a.score, 4)},
+        "answer": None if a is None else {"text": a.text, "source": a.source, "line": a.line, "score": round(a.score, 4)},
         "passages": [passage_json(h) for h in result.hits],
     }
 
