@@ -45,6 +45,12 @@ class EmbeddingCache:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def get(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         hashes = list(dict.fromkeys(hashes))

@@ -167,7 +167,7 @@ def status(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = Non
 
 
 def _show_plan(settings) -> None:  # noqa: ANN001
-    from .indexer import plan
+    from .planning import plan
 
     p = plan(settings, warn=_warn)
     from rich.console import Console

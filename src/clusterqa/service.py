@@ -34,6 +34,9 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
     try:
         generation = store.current()
     except IndexMissingError:
+        from .documents import scan
+
+        scan(settings.seeds)  # a missing documents folder is reported before any index folder is made
         warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
         generation = _rebuild(settings, warn, progress) or store.current()
         return Searcher(generation, load_in_background(settings.index / generation.manifest["encoder"]))
