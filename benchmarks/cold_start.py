@@ -191,7 +191,8 @@ mark("import faiss, map index")
 from clusterqa.encoder import OnnxEncoder
 encoder = OnnxEncoder(settings.index / generation.manifest["encoder"])
 mark("import onnxruntime, load encoder")
-from clusterqa.search import Searcher, Retrieval
+from clusterqa.models import Retrieval
+from clusterqa.search import Searcher
 s = Searcher.__new__(Searcher)
 s.generation, s.catalog, s.dense, s.encoder = generation, catalog, dense, encoder
 s.documents = len(generation.manifest["documents"])

@@ -22,8 +22,8 @@ from .evaluate import EvalDataError, json_objects
 from .fusion import RRF_K
 from .indexer import Progress, Warn, build
 from .metrics import Measured, rounded, trec_measures
-from .models import Hit
-from .search import CANDIDATES, Retrieval, Searcher
+from .models import Hit, Retrieval
+from .search import CANDIDATES, Searcher
 from .store import model_key
 
 CONVEX_ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7)

@@ -84,7 +84,7 @@ def ask(
 
     Exit codes: 0 answered, 1 error, 2 usage, 3 no confident answer.
     """
-    from .search import Retrieval
+    from .models import Retrieval
     from .service import ask as run_ask
     from .service import check_question, open_index
 
@@ -233,8 +233,8 @@ def eval_command(
     """Measure hit@k, MRR, answer accuracy and abstention on a question file, or compare retrievers on --beir DIR."""
     from . import beir as beir_eval
     from . import evaluate, render_eval
+    from .models import Retrieval
     from .render import print_json
-    from .search import Retrieval
     from .service import open_index
 
     if mode not in ("hybrid", "dense", "lexical"):
@@ -275,15 +275,32 @@ def eval_command(
 
 def main() -> None:
     """Console entry point: foreseeable errors become one line on stderr and an exit code."""
+    code = _run()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `clusterqa ask ... | head`: the reader left, nothing is lost
+        pass
+    # Every file we write is complete and fsync'd before this point; skipping the interpreter's
+    # teardown (onnxruntime's and faiss's destructors) saves ~35 ms of a 0.3 s question.
+    os._exit(code)
+
+
+def _run() -> int:
     try:
         app()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     except ClusterQAError as exc:
         _warn(f"error: {exc}")
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    except BrokenPipeError:  # the reader of our output left early (`| head`): not an error
+        return 0
     except Exception as exc:  # a bug: still one line unless asked for the traceback
         if os.environ.get("CLUSTERQA_DEBUG"):
             raise
         _warn(f"internal error: {type(exc).__name__}: {exc} (set CLUSTERQA_DEBUG=1 for the traceback)")
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
+    return 0

@@ -30,7 +30,7 @@ class DenseIndex:
             )
         try:
             # Memory-mapped: a cold question pages in only what the search touches.
-            self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except Exception as exc:  # faiss raises RuntimeError with a C++ message
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise IndexCorruptError(f"{path} is not a readable FAISS index ({first}); run `clusterqa index --rebuild`") from None

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ClusterQAError, UsageError
 from .metrics import mean, rounded, trec_measures
-from .models import AskResult, Hit
-from .search import Retrieval, Searcher
+from .models import AskResult, Hit, Retrieval
+from .search import Searcher
 
 if TYPE_CHECKING:
     from .indexer import Progress

@@ -107,3 +107,12 @@ class AskResult:
     confident: bool
     confidence: float
     documents: int
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Which retrievers run and how their lists are fused."""
+
+    mode: str = "hybrid"  # hybrid | dense | lexical
+    fusion: str = "convex"  # convex | rrf
+    alpha: float = 0.5  # dense weight for convex fusion

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from .catalog import Catalog
 from .fusion import convex_fusion, reciprocal_rank_fusion
 from .lexical import fts_expression
-from .models import Hit
+from .models import Hit, Retrieval
 from .store import Generation
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .encoder import OnnxEncoder
 
 # Per retriever, fused afterwards. Measured on BEIR SciFact (300 queries): convex fusion with
@@ -22,15 +21,6 @@ if TYPE_CHECKING:
 # fusion (paired randomization test p = 0.009); RRF does not gain from more candidates.
 CANDIDATES = 400
 DUPLICATE_COSINE = 0.85  # passages this alike say the same thing (calibrated on the seeds' two 2020-contest reports)
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """Which retrievers run and how their lists are fused."""
-
-    mode: str = "hybrid"  # hybrid | dense | lexical
-    fusion: str = "convex"  # convex | rrf
-    alpha: float = 0.5  # dense weight for convex fusion
 
 
 class Searcher:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import ClusterQAError, IndexMissingError, LockBusyError, SettingsMismatchError, UsageError
-from .models import AskResult
-from .search import Retrieval, Searcher
+from .models import AskResult, Retrieval
 from .store import Generation, Store
+
+if TYPE_CHECKING:
+    from .search import Searcher
 
 MAX_QUESTION_CHARS = 2000
 Warn = Callable[[str], None]
@@ -39,15 +42,19 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
         scan(settings.seeds)  # a missing documents folder is reported before any index folder is made
         warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
         generation = _rebuild(settings, warn, progress) or store.current()
-        return Searcher(generation, load_in_background(settings.index / generation.manifest["encoder"]))
-    _check_settings(generation, settings)
-    # The encoder depends only on the model, so it can load while the documents are checked.
-    encoder = load_in_background(settings.index / generation.manifest["encoder"])
-    if refresh:
-        from .freshness import is_stale
+        encoder = load_in_background(settings.index / generation.manifest["encoder"])
+    else:
+        # Loading the encoder takes most of a cold question's time and depends only on the
+        # model: start it first, and check settings and documents meanwhile.
+        encoder = load_in_background(settings.index / generation.manifest["encoder"])
+        _check_settings(generation, settings)
+        if refresh:
+            from .freshness import is_stale
 
-        if is_stale(generation, settings):
-            generation = _refresh(settings, generation, warn, progress)
+            if is_stale(generation, settings):
+                generation = _refresh(settings, generation, warn, progress)
+    from .search import Searcher
+
     return Searcher(generation, encoder)
 
 
