@@ -141,12 +141,13 @@ def test_ask_json_cites_both_reports_of_the_2020_finalists(built_seeds_index: di
     assert {FINALISTS_000, FINALISTS_003} <= {p["source"] for p in passages}
     for p in passages:
         check_passage_cites_its_file(built_seeds_index, p)
-    # 003 lists the five clusters on line 11; the passage that names Ningbo is cited at that line.
-    listing = [p for p in passages if "Ningbo new material industrial clusters" in p["text"]]
-    assert [p["source"] for p in listing] == [FINALISTS_003]
+    # 003 lists the five clusters on line 11, the same list as 000's line 9: that passage is folded
+    # into 000's and cited as "also reported in" with its lines.
     original = original_text(built_seeds_index, FINALISTS_003)
     assert line_of(original, "Ningbo new material industrial clusters") == 11
-    assert listing[0]["line_start"] <= 11 <= listing[0]["line_end"]
+    assert not [p for p in passages if "Ningbo new material industrial clusters" in p["text"]]
+    twins = [(p["source"], t) for p in passages for t in p["also_in"]]
+    assert twins == [(FINALISTS_000, f"{FINALISTS_003}:11-15")]
     # The 000 passage is one that reports the 20 finalists (line 5) or names the five winners (line 9).
     report = original_text(built_seeds_index, FINALISTS_000)
     finalist_lines = {line_of(report, "are among the 20 finalists"), line_of(report, "The five winners in Zhejiang")}
@@ -155,8 +156,9 @@ def test_ask_json_cites_both_reports_of_the_2020_finalists(built_seeds_index: di
     assert any(p["line_start"] <= n <= p["line_end"] for p in from_000 for n in finalist_lines), from_000
     assert from_000[0]["title"] == "Zhejiang leads in national contest for advanced manufacturing clusters"
     assert from_000[0]["date"] == "2020-07-31"
-    assert listing[0]["title"] == SEED_TITLE_003
-    assert listing[0]["date"] is None
+    from_003 = [p for p in passages if p["source"] == FINALISTS_003]
+    assert from_003[0]["title"] == SEED_TITLE_003
+    assert from_003[0]["date"] is None
 
 
 def test_ask_json_answer_points_at_its_line(built_seeds_index: dict[str, Path], finalists) -> None:
@@ -334,3 +336,14 @@ def test_unanswerable_text_output_says_so(built_seeds_index: dict[str, Path]) ->
     result = run_cli("ask", q["question"], "--seeds", str(built_seeds_index["seeds"]), "--index", str(built_seeds_index["index"]))
     assert result.returncode == 3
     assert result.stdout.startswith("No passage in 5 documents answers this confidently. Nearest passages:")
+
+
+def test_the_same_story_in_two_files_is_shown_once_with_the_other_cited(built_seeds_index: dict[str, Path]) -> None:
+    """000 and 003 both list the five Zhejiang winners of the 2020 contest: one passage, the other as also_in."""
+    code, data, stderr = ask_json(built_seeds_index, "Which Zhejiang clusters were among the 2020 finalists?")
+    assert code == 0, stderr
+    shown = [(p["source"], p["line_start"]) for p in data["passages"]]
+    folded = [twin for p in data["passages"] for twin in p["also_in"]]
+    assert any(t.startswith("003_085c679cf2ff36d1.txt:11-") for t in folded), data["passages"]
+    assert ("003_085c679cf2ff36d1.txt", 11) not in shown
+    assert len(shown) == len(set(shown)) == 3

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .catalog import Catalog
+from .duplicates import DUPLICATE_COSINE, content_words, share_a_statement
 from .fusion import convex_fusion, reciprocal_rank_fusion
 from .lexical import fts_expression
 from .models import Hit, Retrieval
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 # alpha 0.5 over 400 candidates scores nDCG@10 0.747 against 0.730 for reciprocal-rank
 # fusion (paired randomization test p = 0.009); RRF does not gain from more candidates.
 CANDIDATES = 400
-DUPLICATE_COSINE = 0.85  # passages this alike say the same thing (calibrated on the seeds' two 2020-contest reports)
 
 
 class Searcher:
@@ -42,6 +42,16 @@ class Searcher:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts)
+
+    @staticmethod
+    def _same_report(a: int, b: int, va: np.ndarray, vb: np.ndarray, passages: dict, words: dict) -> bool:
+        """Passages say the same thing: alike as a whole, or stating the same fact in a sentence."""
+        if float(va @ vb) >= DUPLICATE_COSINE:
+            return True
+        for pid in (a, b):
+            if pid not in words:
+                words[pid] = content_words(passages[pid].text)
+        return share_a_statement(words[a], words[b])
 
     def retrieve(
         self, question: str, top_k: int, retrieval: Retrieval = Retrieval(), fold_duplicates: bool = True
@@ -68,16 +78,21 @@ class Searcher:
         passages = self.catalog.passages(window)
         chosen: list[int] = []
         folded: dict[int, list[int]] = {}
+        words: dict[int, list[frozenset[str]]] = {}
         for row, pid in enumerate(window):
             if len(chosen) == top_k:
                 break
             twin = None
             if fold_duplicates:
-                for c in chosen:
-                    same_doc = passages[c].source == passages[pid].source
-                    if not same_doc and float(vectors[row] @ vectors[window.index(c)]) >= DUPLICATE_COSINE:
-                        twin = c
-                        break
+                twin = next(
+                    (
+                        c
+                        for c in chosen
+                        if passages[c].source != passages[pid].source
+                        and self._same_report(c, pid, vectors[window.index(c)], vectors[row], passages, words)
+                    ),
+                    None,
+                )
             if twin is None:
                 chosen.append(pid)
                 folded[pid] = []
