@@ -33,6 +33,9 @@ class Watcher:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+            # As in a terminal: a test run started in the background (nohup, `&`) inherits an
+            # ignored SIGINT, and Ctrl-C could then never reach the watcher.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
