@@ -42,20 +42,27 @@ class _Progress:
     """A rich progress bar on stderr, shown only while embedding."""
 
     def __init__(self) -> None:
-        self.bar = None
+        self.bar = None  # the rich Progress once embedding starts; False where stderr is no terminal
         self.task = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.bar is False:
+            return
         if self.bar is None:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            console = Console(stderr=True)
+            if not console.is_terminal:  # a log or a pipe gets the summary line, not a bar
+                self.bar = False
+                return
 
             self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=console,
                 transient=True,
             )
             self.bar.start()
@@ -63,7 +70,7 @@ class _Progress:
         self.bar.update(self.task, completed=done, total=total)
 
     def close(self) -> None:
-        if self.bar is not None:
+        if self.bar:
             self.bar.stop()
 
 
