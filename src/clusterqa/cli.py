@@ -178,18 +178,19 @@ def _show_plan(settings) -> None:  # noqa: ANN001
 
     p = plan(settings, warn=_warn)
     from rich.console import Console
+    from rich.markup import escape
 
     out = Console(highlight=False)
     if p.settings_change:
-        out.print(f"[bold yellow]full rebuild needed:[/] {p.settings_change}")
+        out.print("[bold yellow]full rebuild needed:[/] " + escape(p.settings_change))
     rows = [("added", p.added), ("changed", p.changed), ("deleted", p.deleted)]
     for label, sources in rows:
         for s in sources:
-            out.print(f"  {label:8} {s}")
+            out.print(f"  {label:8} {s}", markup=False)
     for old, new in p.renamed:
-        out.print(f"  renamed  {old} -> {new}")
+        out.print(f"  renamed  {old} -> {new}", markup=False)
     for s in p.skipped:
-        out.print(f"  skipped  {s.source}: {s.reason}")
+        out.print(f"  skipped  {s.source}: {s.reason}", markup=False)
     embed = "unknown (model not exported yet)" if p.passages_to_embed is None else str(p.passages_to_embed)
     out.print(
         f"{len(p.unchanged) + len(p.touched)} unchanged, {len(p.added)} added, {len(p.changed)} changed, "

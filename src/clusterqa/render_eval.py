@@ -21,6 +21,7 @@ def _short(text: str, limit: int = 70) -> str:
 def print_question_report(report: QuestionSetReport) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(highlight=False)
     s = report.summary
@@ -60,7 +61,7 @@ def print_question_report(report: QuestionSetReport) -> None:
         rank = o.first_relevant
         answer = o.result.answer
         top = o.ranking[0].passage if o.ranking else None
-        table.add_row(
+        cells = (
             o.question.id,
             _short(o.question.question, 60),
             "–" if rank is None else str(rank),
@@ -68,6 +69,7 @@ def print_question_report(report: QuestionSetReport) -> None:
             "" if top is None else f"{top.source}:{top.line_start}",
             "; ".join(o.problems),
         )
+        table.add_row(*(Text(cell) for cell in cells))  # user text: brackets are not rich markup
     console.print(table)
 
 
