@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .lexical import query_terms
+from .lexical import query_terms, stem
 from .models import Answer, Hit
 
 # A question is answered when its best sentence or passage is at least this similar to it
@@ -45,13 +45,9 @@ def pick_answer(
     by_id = {h.passage.id: i for i, h in enumerate(top)}
     own = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float16).reshape(len(rows), -1)
     context = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float16).reshape(len(rows), -1)
-    query16 = query.astype(np.float32)
-    cosines = np.maximum(own.astype(np.float32) @ query16, context.astype(np.float32) @ query16)
+    cosines = np.maximum(own.astype(np.float32) @ query, context.astype(np.float32) @ query)
     texts = [top[by_id[r[0]]].passage.text[r[1] : r[2]] for r in rows]
 
-    import Stemmer
-
-    stem = Stemmer.Stemmer("english").stemWords
     terms = query_terms(question)
     counts, n = frequencies(terms) if terms else ({}, 0)
     weights: dict[str, float] = {}

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from .chunking import sentence_spans
-from .lexical import query_terms
+from .lexical import query_terms, stem
 
 DUPLICATE_COSINE = 0.85  # passage embeddings this alike say the same thing overall
 SHARED_JACCARD = 0.5  # a sentence pair sharing half its content words states the same fact...
 SHARED_MIN_WORDS = 8  # ...when that half is at least this many words (short lines match by chance)
 
 
-def _stem():  # noqa: ANN202 - PyStemmer is imported only when passages are compared
-    import Stemmer
-
-    return Stemmer.Stemmer("english").stemWords
-
-
 def content_words(text: str) -> list[frozenset[str]]:
     """Stemmed content words of each sentence of `text`."""
-    stem = _stem()
     return [frozenset(stem(query_terms(text[s.start : s.end]))) for s in sentence_spans(text)]
 
 

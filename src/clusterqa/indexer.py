@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .catalog import Catalog, write_catalog
-from .chunking import chunk, text_hash
+from .chunking import text_hash
 from .config import Settings
 from .errors import ClusterQAError, NoDocumentsError
 from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
@@ -23,6 +23,7 @@ from .planning import (
     Plan,
     Warn,
     Work,
+    chunk_documents,
     classify,
     encoder_dim,
     encoder_info,
@@ -172,10 +173,7 @@ def _fresh_chunks(store: Store, settings: Settings, work: Work, warn: Warn) -> d
         return {}
     encoder_dir = store.encoder_dir(model_key(settings.model))
     _ensure_encoder(settings.model, encoder_dir, warn)
-    from .encoder import TokenCounter
-
-    count = TokenCounter(encoder_dir / "tokenizer.json")
-    return {source: chunk(document, count, settings.chunking) for source, document in work.read.items()}
+    return chunk_documents(work.read, encoder_dir, settings)
 
 
 def _share_files(previous: Generation, target: Path) -> _Written:
@@ -212,15 +210,15 @@ def _embed_and_write(
     return _Written(dim, info["max_seq_length"], embedded, tuple(texts))
 
 
-def _texts_to_embed(chunks: list[Chunk], sentence_spans: list[tuple[int, str, str, Candidate]]) -> dict[str, str]:
+def _texts_to_embed(chunks: list[Chunk], sentence_spans: list[tuple[int, str, Candidate]]) -> dict[str, str]:
     """Text by hash: each passage, then each answer sentence."""
     texts = {c.text_hash: c.text for c in chunks}
-    for _, _, text, candidate in sentence_spans:
+    for _, text, candidate in sentence_spans:
         texts.setdefault(text_hash(text[candidate.start : candidate.end]), text[candidate.start : candidate.end])
     return texts
 
 
-def _sentence_rows(sentence_spans: list[tuple[int, str, str, Candidate]], found: dict[str, np.ndarray]) -> list[tuple]:
+def _sentence_rows(sentence_spans: list[tuple[int, str, Candidate]], found: dict[str, np.ndarray]) -> list[tuple]:
     """The catalog's sentence rows: offsets plus float16 vectors of the sentence and of its context.
 
     The context vector (this sentence with the one before it) is the normalized sum of the two
@@ -231,7 +229,7 @@ def _sentence_rows(sentence_spans: list[tuple[int, str, str, Candidate]], found:
 
     rows = []
     previous: tuple[int, np.ndarray] | None = None
-    for pid, _, text, cand in sentence_spans:
+    for pid, text, cand in sentence_spans:
         own = found[text_hash(text[cand.start : cand.end])]
         context = own
         if previous is not None and previous[0] == pid and cand.context_start < cand.start:
@@ -282,13 +280,13 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _sentence_spans(entries: list[tuple[DocumentInfo, list[Chunk]]]) -> list[tuple[int, str, str, Candidate]]:
-    """(passage id, source, passage text, candidate) for every answer candidate, in passage order."""
+def _sentence_spans(entries: list[tuple[DocumentInfo, list[Chunk]]]) -> list[tuple[int, str, Candidate]]:
+    """(passage id, passage text, candidate) for every answer candidate, in passage order."""
     rows = []
     pid = 0
     for info, chunks in entries:
         for c in chunks:
-            rows.extend((pid, info.source, c.text, cand) for cand in answer_candidates(c.text, info.title))
+            rows.extend((pid, c.text, cand) for cand in answer_candidates(c.text, info.title))
             pid += 1
     return rows
 

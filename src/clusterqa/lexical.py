@@ -7,6 +7,7 @@ The BM25 scoring itself is SQLite's FTS5 `bm25()` over a Porter-stemmed unicode6
 from __future__ import annotations
 
 import re
+from functools import cache
 
 # Lucene's English stop words plus common question words: they carry no evidence of
 # which passage answers, and FTS5 has no stop-word list of its own.
@@ -104,6 +105,18 @@ def query_terms(question: str) -> list[str]:
         if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
             seen.setdefault(word, None)
     return list(seen)
+
+
+def stem(words: list[str]) -> list[str]:
+    """English Snowball stems (PyStemmer), to match words across inflections ("cluster", "clusters")."""
+    return _stemmer().stemWords(words)
+
+
+@cache
+def _stemmer():  # noqa: ANN202 - a Stemmer.Stemmer; imported only by the code that compares words
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
 
 
 def fts_expression(question: str, max_terms: int = 64) -> str | None:

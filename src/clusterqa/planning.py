@@ -18,7 +18,7 @@ from .chunking import chunk
 from .config import Settings
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError
 from .freshness import settings_change
-from .models import Document, Skipped
+from .models import Chunk, Document, Skipped
 from .store import MANIFEST, Generation, Store, model_key
 
 Warn = Callable[[str], None]
@@ -158,10 +158,8 @@ def plan(settings: Settings, warn: Warn = lambda _: None) -> Plan:
     if not (encoder_dir / "encoder.json").exists():
         return work.plan
     from .cache import EmbeddingCache
-    from .encoder import TokenCounter
 
-    count = TokenCounter(encoder_dir / "tokenizer.json")
-    chunks = [c for d in work.read.values() for c in chunk(d, count, settings.chunking)]
+    chunks = [c for cs in chunk_documents(work.read, encoder_dir, settings).values() for c in cs]
     dim = encoder_dim(encoder_dir)
     cached: dict = {}
     if store.cache_file.exists():
@@ -169,6 +167,14 @@ def plan(settings: Settings, warn: Warn = lambda _: None) -> Plan:
             cached = cache.get(c.text_hash for c in chunks)
     missing = {c.text_hash for c in chunks} - set(cached)
     return replace(work.plan, passages_to_embed=len(missing))
+
+
+def chunk_documents(documents: dict[str, Document], encoder_dir: Path, settings: Settings) -> dict[str, list[Chunk]]:
+    """Passages of each document, measured with the model's own tokenizer (the model is not loaded)."""
+    from .encoder import TokenCounter
+
+    count = TokenCounter(encoder_dir / "tokenizer.json")
+    return {source: chunk(document, count, settings.chunking) for source, document in documents.items()}
 
 
 def skipped_entries(p: Plan, files: list[docs.SourceFile]) -> list[dict]:
