@@ -16,6 +16,15 @@ SEEDS = ROOT / "seeds"
 QUESTIONS = Path(__file__).with_name("seed_questions.jsonl")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tests never read or write the real user cache (~/.cache/clusterqa): subprocesses inherit this."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    os.environ.pop("CLUSTERQA_CACHE", None)
+    return cache
+
+
 @pytest.fixture(scope="session")
 def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default model exported to ONNX once; tests copy it into their own index folders."""

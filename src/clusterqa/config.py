@@ -11,6 +11,7 @@ ENV_SEEDS = "CLUSTERQA_SEEDS"
 ENV_INDEX = "CLUSTERQA_INDEX"
 ENV_MODEL = "CLUSTERQA_MODEL"
 ENV_MAX_FILE_MB = "CLUSTERQA_MAX_FILE_MB"
+ENV_CACHE = "CLUSTERQA_CACHE"
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,15 @@ def resolve_settings(seeds: Path | None = None, index: Path | None = None, model
         model=model,
         max_file_bytes=int(max_mb * 1024 * 1024),
     )
+
+
+def user_cache_dir() -> Path:
+    """Per-user state shared by every index: exported encoders, per-folder default indexes.
+
+    CLUSTERQA_CACHE, else $XDG_CACHE_HOME/clusterqa, else ~/.cache/clusterqa.
+    """
+    explicit = os.environ.get(ENV_CACHE)
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser().absolute() / "clusterqa"

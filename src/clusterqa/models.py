@@ -57,6 +57,10 @@ class Chunk:
     line_start: int  # 1-based, inclusive
     line_end: int
     text_hash: str
+    section: str = ""  # heading path, " › "-joined ("Install › Linux"); "" outside any section
+    # Answer candidates: (start, end, context_start) offsets in `text`; the context span
+    # [context_start, end) adds the sentence before. Code, tables and lists are never candidates.
+    candidates: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not (0 <= self.char_start < self.char_end):
@@ -78,6 +82,7 @@ class Passage:
     char_end: int
     line_start: int
     line_end: int
+    section: str = ""
 
 
 @dataclass(frozen=True)
