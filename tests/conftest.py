@@ -26,24 +26,18 @@ def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default model exported to ONNX once; tests copy it into their own index folders."""
+def encoder_dir(private_user_cache: Path) -> Path:
+    """The default model exported to ONNX once, into the tests' user cache, where every index finds it."""
     from clusterqa.config import DEFAULT_MODEL
-    from clusterqa.export import export_encoder
+    from clusterqa.encoder_store import ensure_encoder
 
-    target = tmp_path_factory.mktemp("encoder") / "encoder"
-    export_encoder(DEFAULT_MODEL, target)
-    return target
+    directory, _ = ensure_encoder(DEFAULT_MODEL, warn=lambda _: None)
+    return directory
 
 
 def seed_index_folder(index: Path, encoder_dir: Path) -> Path:
-    """Give a fresh index folder the already-exported encoder so building it needs no torch."""
-    from clusterqa.config import DEFAULT_MODEL
-    from clusterqa.store import model_key
-
-    destination = index / "encoders" / model_key(DEFAULT_MODEL)
-    if not destination.exists():
-        shutil.copytree(encoder_dir, destination)
+    """An index folder for a test; the encoder is shared through the user cache, so nothing is copied."""
+    assert (encoder_dir / "encoder.json").exists()
     return index
 
 
@@ -137,23 +131,12 @@ def write_synthetic_corpus(seeds: Path, count: int, version: int = 0, sentences:
     return paths
 
 
-def clone_workspace(source: dict[str, Path], root: Path, link_encoders: bool = True) -> dict[str, Path]:
-    """A private copy of a built workspace; file mtimes are kept, so the copy's index is not stale.
-
-    The exported encoder (90 MB) is hard-linked unless `link_encoders` is False (tests that chmod it).
-    """
+def clone_workspace(source: dict[str, Path], root: Path) -> dict[str, Path]:
+    """A private copy of a built workspace; file mtimes are kept, so the copy's index is not stale."""
     root.mkdir(parents=True, exist_ok=True)
     seeds, index = root / "seeds", root / "index"
     shutil.copytree(source["seeds"], seeds)
-    encoders = str(source["index"] / "encoders")
-
-    def copy(src: str, dst: str) -> str:
-        if link_encoders and src.startswith(encoders + os.sep):
-            os.link(src, dst)
-            return dst
-        return shutil.copy2(src, dst)
-
-    shutil.copytree(source["index"], index, copy_function=copy)
+    shutil.copytree(source["index"], index)
     return {"seeds": seeds, "index": index, "root": root}
 
 

@@ -220,7 +220,7 @@ def _write_blocked(probe_dir: Path, prefix: tuple[str, ...]) -> bool:
 
 
 def test_a_read_only_index_still_answers_and_index_explains(built_seeds_index: dict[str, Path], tmp_path: Path) -> None:
-    ws = clone_workspace(built_seeds_index, tmp_path / "ws", link_encoders=False)
+    ws = clone_workspace(built_seeds_index, tmp_path / "ws")
     prefix: tuple[str, ...] = ()
     if os.geteuid() == 0:
         # root ignores permission bits; dropping the capabilities that let it do so restores them.

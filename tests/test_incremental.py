@@ -61,7 +61,10 @@ def chunk_hashes(ws: dict[str, Path], path: Path) -> list[str]:
     from clusterqa.encoder import TokenCounter
 
     settings = resolve_settings(ws["seeds"], ws["index"])
-    encoder = next((ws["index"] / "encoders").iterdir())
+    from clusterqa.config import DEFAULT_MODEL
+    from clusterqa.encoder_store import encoder_dir
+
+    encoder = encoder_dir(DEFAULT_MODEL)
     document = parse_document(path.relative_to(ws["seeds"]).as_posix(), path.read_bytes())
     return [c.text_hash for c in chunk(document, TokenCounter(encoder / "tokenizer.json"), settings.chunking)]
 
@@ -294,7 +297,9 @@ def test_status_lists_every_change_and_index_embeds_what_it_announced(ws: dict[s
 
 
 def test_another_model_needs_a_full_rebuild_and_ask_refuses(ws: dict[str, Path]) -> None:
-    encoders = sorted(p.name for p in (ws["index"] / "encoders").iterdir())
+    from clusterqa.encoder_store import encoders_home
+
+    encoders = sorted(p.name for p in encoders_home().iterdir())
     live = live_generation(ws["index"])
 
     result = cli(ws, "status", "--model", "other-model")
@@ -308,5 +313,5 @@ def test_another_model_needs_a_full_rebuild_and_ask_refuses(ws: dict[str, Path])
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
     # Nothing was exported or rebuilt.
-    assert sorted(p.name for p in (ws["index"] / "encoders").iterdir()) == encoders
+    assert sorted(p.name for p in encoders_home().iterdir()) == encoders
     assert live_generation(ws["index"]) == live

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,6 @@ from .indexer import Progress, Warn, build
 from .metrics import Measured, rounded, trec_measures
 from .models import Hit, Retrieval
 from .search import CANDIDATES, Searcher
-from .store import model_key
 
 CONVEX_ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7)
 BEIR_DEPTH = 100  # documents per query scored by the BEIR run (Recall@100)
@@ -177,17 +175,10 @@ def prepare_beir_index(
     """Write the corpus under work/docs and bring work/index up to date with the normal indexer.
 
     The index holds passage vectors only (no answer-sentence vectors: BEIR runs never answer).
-    The exported encoder is copied from the main index folder when it has one, so the model
-    is not exported a second time.
     """
     # Retrieval only: the answer sentences' vectors would cost ~7 times the passages' embedding time.
     settings = replace(resolve_settings(work / "docs", work / "index", main.model), sentence_vectors=False)
     mapping = write_corpus(data, work)
-    key = model_key(main.model)
-    source, target = main.index / "encoders" / key, settings.index / "encoders" / key
-    if (source / "encoder.json").exists() and not (target / "encoder.json").exists():
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(source, target)
     build(settings, progress=progress, warn=warn)
     return settings, mapping
 

@@ -134,7 +134,14 @@ class Catalog:
             "FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY p.ordinal",
             (source,),
         )
-        return [Chunk(*row[:8]) for row in rows]
+        candidates: dict[int, list[tuple[int, int, int]]] = {}
+        for pid, start, end, context_start in self._query(
+            "SELECT s.passage_id, s.start, s.end, s.context_start FROM sentences s JOIN passages p ON p.id = s.passage_id "
+            "JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY s.passage_id, s.start",
+            (source,),
+        ):
+            candidates.setdefault(pid, []).append((start, end, context_start))
+        return [Chunk(*row[:8], candidates=tuple(candidates.get(row[8], ()))) for row in rows]
 
     def ids_of(self, source: str) -> list[int]:
         rows = self._query(

@@ -174,6 +174,8 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
     else:
         groups.append(current)
 
+    from .sentences import answer_candidates  # sentences builds on this module's splitter
+
     newlines = [i for i, c in enumerate(document.original) if c == "\n"]
     chunks = []
     for ordinal, group in enumerate(groups):
@@ -190,6 +192,7 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
                 line_start=bisect.bisect_right(newlines, orig_start - 1) + 1 if orig_start else 1,
                 line_end=bisect.bisect_right(newlines, orig_end - 1) + 1,
                 text_hash=text_hash(passage),
+                candidates=tuple((c.start, c.end, c.context_start) for c in answer_candidates(passage, document.title)),
             )
         )
     return chunks

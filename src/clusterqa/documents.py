@@ -171,7 +171,7 @@ def normalize_with_offsets(text: str) -> tuple[str, array | None]:
     if unicodedata.is_normalized("NFKC", text):
         return text, None
     pieces: list[str] = []
-    offsets = array("q")
+    offsets = array("I")  # 4 bytes a character: a 20 MB file needs 80 MB, not 160
     start = 0
     n = len(text)
     while start < n:

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .encoder_store import ENCODER_FILE, EXPORT_VERSION  # noqa: F401 - re-exported for export
 from .errors import IndexCorruptError
 
-ENCODER_FILE = "encoder.json"
 MODEL_FILE = "model.onnx"
 DATA_FILE = "model.onnx.data"
 TOKENIZER_FILE = "tokenizer.json"
 PROBES_FILE = "probes.npy"
 OPTIMIZED_FILE = "model.optimized.onnx"  # graph already fused at export: loads ~20 ms faster
+EMBEDDING_OUTPUT = "embedding"  # the model's own pooled, normalized text vector
+TOKENS_OUTPUT = "tokens"  # the transformer's token outputs, for pooling sentence spans
 
 
 class OnnxEncoder:
@@ -45,9 +47,33 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """L2-normalized float32 embeddings, one row per text."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        encodings = self.tokenizer.encode_batch(list(texts))
+        encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
+        for rows, feeds in self._batches(encodings, batch_size):
+            out[rows] = self.session.run([EMBEDDING_OUTPUT], feeds)[0]
+        return normalize_rows(out)
+
+    def encode_passages(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector and, from the same forward pass, a vector for each [start, end) char span of it.
+
+        A span's vector is the mean of its tokens' outputs, normalized: what mean pooling does for a
+        whole text, applied to the sentence's tokens inside its passage. One pass per passage instead of
+        one more per sentence; the sentence's tokens have also seen their context.
+        """
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((len(s), self.dim), dtype=np.float32) for s in spans]
+        encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
+        for rows, feeds in self._batches(encodings, batch_size):
+            embedding, tokens = self.session.run([EMBEDDING_OUTPUT, TOKENS_OUTPUT], feeds)
+            out[rows] = embedding
+            for r, i in enumerate(rows):
+                if len(spans[i]):
+                    pooled[i] = pool_spans(tokens[r], encodings[i], spans[i], embedding[r])
+        return normalize_rows(out), pooled
+
+    def _batches(self, encodings: list, batch_size: int):  # -> Iterator[tuple[np.ndarray, dict]]
+        """Model inputs in batches of similar length (little padding), with the rows they hold."""
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         for first in range(0, len(order), batch_size):
             rows = order[first : first + batch_size]
@@ -61,8 +87,28 @@ class OnnxEncoder:
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._input_names:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            out[rows] = self.session.run(None, feeds)[0]
-        return normalize_rows(out)
+            yield rows, feeds
+
+
+def pool_spans(tokens: np.ndarray, encoding, spans: Sequence[tuple[int, int]], whole: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """Mean of the token outputs that lie inside each char span (special tokens excluded), normalized.
+
+    A span with no token of its own (cut off by the model's window) gets the whole text's vector.
+    """
+    offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+    regular = np.asarray(encoding.special_tokens_mask, dtype=bool) == 0
+    index = np.flatnonzero(regular)
+    starts, ends = offsets[index, 0], offsets[index, 1]
+    sums = np.vstack([np.zeros((1, tokens.shape[1]), dtype=np.float64), np.cumsum(tokens[index], axis=0, dtype=np.float64)])
+    out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)
+    for k, (start, end) in enumerate(spans):
+        first = int(np.searchsorted(starts, start, side="left"))
+        last = int(np.searchsorted(ends, end, side="right"))  # tokens [first, last) end inside the span
+        if last > first:
+            out[k] = (sums[last] - sums[first]) / (last - first)
+        else:
+            out[k] = whole
+    return normalize_rows(out)
 
 
 def load_in_background(directory: Path) -> Callable[[], OnnxEncoder]:
@@ -138,5 +184,10 @@ class TokenCounter:
         self.tokenizer.no_padding()
 
     def __call__(self, texts: Sequence[str]) -> list[int]:
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [len(e.ids) for e in encodings]
+        counts: list[int] = []
+        # In slices: an encoding holds ids, offsets and more per token, so a whole 20 MB file's
+        # sentences encoded at once would take gigabytes.
+        for first in range(0, len(texts), 4096):
+            encodings = self.tokenizer.encode_batch(list(texts[first : first + 4096]), add_special_tokens=False)
+            counts.extend(len(e.ids) for e in encodings)
+        return counts

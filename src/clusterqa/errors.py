@@ -55,3 +55,7 @@ class ModelLoadError(ClusterQAError):
 
 class EncoderFidelityError(ClusterQAError):
     """The exported ONNX encoder disagrees with sentence-transformers."""
+
+
+class EncoderMismatchError(ClusterQAError):
+    """The index was built with another export of the encoder than the one in the user cache."""

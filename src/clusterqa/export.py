@@ -9,13 +9,25 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .config import DEFAULT_MODEL
-from .encoder import DATA_FILE, ENCODER_FILE, MODEL_FILE, PROBES_FILE, TOKENIZER_FILE, OnnxEncoder, write_optimized
+from .encoder import (
+    DATA_FILE,
+    EMBEDDING_OUTPUT,
+    ENCODER_FILE,
+    EXPORT_VERSION,
+    MODEL_FILE,
+    PROBES_FILE,
+    TOKENIZER_FILE,
+    TOKENS_OUTPUT,
+    OnnxEncoder,
+    write_optimized,
+)
 from .errors import EncoderFidelityError, ModelLoadError
 
 PROBE_TEXTS = (
@@ -86,7 +98,8 @@ def export_encoder(model: str, destination: Path) -> None:
             else:
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1)
+            # The token outputs let a build pool each sentence's vector from its passage's pass.
+            return torch.nn.functional.normalize(pooled, dim=-1), hidden
 
     destination.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=destination.parent))
@@ -100,11 +113,12 @@ def export_encoder(model: str, destination: Path) -> None:
                 (sample, sample),
                 str(raw),
                 input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
+                output_names=[EMBEDDING_OUTPUT, TOKENS_OUTPUT],
                 dynamic_axes={
                     "input_ids": {0: "batch", 1: "tokens"},
                     "attention_mask": {0: "batch", 1: "tokens"},
-                    "embedding": {0: "batch"},
+                    EMBEDDING_OUTPUT: {0: "batch"},
+                    TOKENS_OUTPUT: {0: "batch", 1: "tokens"},
                 },
                 opset_version=17,
                 dynamo=False,
@@ -131,6 +145,9 @@ def export_encoder(model: str, destination: Path) -> None:
         probes = st.encode(list(PROBE_TEXTS), normalize_embeddings=True, convert_to_numpy=True)
         np.save(work / PROBES_FILE, probes.astype(np.float32), allow_pickle=False)
         info = {
+            "export_version": EXPORT_VERSION,
+            # Names this export: an index records it and refuses another export's vectors.
+            "id": uuid.uuid4().hex,
             "model": model,
             "dim": int(probes.shape[1]),
             "max_seq_length": int(st.max_seq_length),

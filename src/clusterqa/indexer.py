@@ -10,11 +10,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .catalog import Catalog, write_catalog
-from .chunking import text_hash
 from .config import Settings
+from .encoder_store import ensure_encoder
 from .errors import ClusterQAError, NoDocumentsError
 from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
 from .lock import writer_lock
@@ -23,22 +22,16 @@ from .planning import (
     Plan,
     Warn,
     Work,
+    cache_key,
     chunk_documents,
     classify,
-    encoder_dim,
-    encoder_info,
     previous_generation,
     skipped_differ,
     skipped_entries,
 )
-from .sentences import Candidate, answer_candidates
 from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, model_key, write_json
 
-if TYPE_CHECKING:
-    import numpy as np
-
 Progress = Callable[[str, int, int], None]
-EMBED_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -68,10 +61,10 @@ class _Contents:
 class _Written:
     """What writing the catalog and FAISS files settled, for the manifest and the cache."""
 
-    dim: int
-    max_seq_length: int
+    encoder: dict  # the export's encoder.json
     embedded: int = 0  # passages whose text was not in the cache
-    live_hashes: tuple[str, ...] = ()  # every text the generation holds a vector of
+    live_hashes: tuple[str, ...] = ()  # every passage the generation holds a vector of
+    live_sentences: tuple[str, ...] = ()  # every passage whose sentence vectors it holds
 
 
 def build(
@@ -102,6 +95,8 @@ def _build_locked(
         store.collect_garbage(previous.name)
     work = classify(settings, previous, warn)
     p = work.plan
+    if p.settings_change:
+        warn(f"{p.settings_change}: indexing every document again")
     if not work.entries and not work.read:
         raise NoDocumentsError(
             f"no readable .txt or .md files in {settings.seeds}"
@@ -125,7 +120,7 @@ def _build_locked(
     generation = store.publish(target)
     store.collect_garbage(generation.name)
     if not manifest_only:
-        _prune_cache(store, model_key(settings.model), written)
+        _prune_cache(store, settings.model, written)
     seconds = time.perf_counter() - started
     return BuildReport(p, len(contents.entries), len(contents.chunks), written.embedded, seconds, True, generation.name)
 
@@ -171,8 +166,7 @@ def _carried_chunks(previous: Generation | None, kept: dict[str, dict]) -> dict[
 def _fresh_chunks(store: Store, settings: Settings, work: Work, warn: Warn) -> dict[str, list[Chunk]]:
     if not work.read:
         return {}
-    encoder_dir = store.encoder_dir(model_key(settings.model))
-    _ensure_encoder(settings.model, encoder_dir, warn)
+    encoder_dir, _ = ensure_encoder(settings.model, warn)
     return chunk_documents(work.read, encoder_dir, settings)
 
 
@@ -181,64 +175,28 @@ def _share_files(previous: Generation, target: Path) -> _Written:
     _link_or_copy(previous.catalog, target / CATALOG)
     _link_or_copy(previous.dense, target / DENSE)
     model = previous.manifest["model"]
-    return _Written(model["dim"], model["max_seq_length"])
+    return _Written({"dim": model["dim"], "max_seq_length": model["max_seq_length"], "id": previous.manifest["encoder"]["id"]})
 
 
 def _embed_and_write(
     store: Store, settings: Settings, contents: _Contents, target: Path, progress: Progress | None, warn: Warn
 ) -> _Written:
-    """Vectors for every passage (and answer sentence), from the cache or the encoder; then the files."""
-    import numpy as np  # here, not at the top: a no-op `index` never needs it
+    """Vectors for every passage and answer sentence, from the cache or one pass per passage; then the files.
 
-    key = model_key(settings.model)
-    encoder_dir = store.encoder_dir(key)
-    _ensure_encoder(settings.model, encoder_dir, warn)
-    all_chunks = contents.chunks
-    sentence_spans = _sentence_spans(contents.entries) if settings.sentence_vectors else []
-    texts = _texts_to_embed(all_chunks, sentence_spans)
-    found, missing = _vectors(store, encoder_dir, key, texts, progress)
-    info = encoder_info(encoder_dir)
-    dim = int(info["dim"])
-    vectors = np.zeros((len(all_chunks), dim), dtype=np.float32)
-    for row, c in enumerate(all_chunks):
-        vectors[row] = found[c.text_hash]
-    write_catalog(target / CATALOG, contents.entries, _sentence_rows(sentence_spans, found))
-    from .dense import write_dense
-
-    write_dense(target / DENSE, vectors)
-    embedded = len(missing & {c.text_hash for c in all_chunks})
-    return _Written(dim, info["max_seq_length"], embedded, tuple(texts))
-
-
-def _texts_to_embed(chunks: list[Chunk], sentence_spans: list[tuple[int, str, Candidate]]) -> dict[str, str]:
-    """Text by hash: each passage, then each answer sentence."""
-    texts = {c.text_hash: c.text for c in chunks}
-    for _, text, candidate in sentence_spans:
-        texts.setdefault(text_hash(text[candidate.start : candidate.end]), text[candidate.start : candidate.end])
-    return texts
-
-
-def _sentence_rows(sentence_spans: list[tuple[int, str, Candidate]], found: dict[str, np.ndarray]) -> list[tuple]:
-    """The catalog's sentence rows: offsets plus float16 vectors of the sentence and of its context.
-
-    The context vector (this sentence with the one before it) is the normalized sum of the two
-    sentence vectors rather than an embedding of its own: it halves the embedding work of a build
-    and picks the same answers on the development questions.
+    The catalog consumes the sentence rows as they are made, so only a window of passages is in
+    flight; the passage vectors (1.5 KB each) are kept for the FAISS file.
     """
-    import numpy as np
+    from .cache import EmbeddingCache
+    from .dense import write_dense
+    from .vectors import PassageVectors
 
-    rows = []
-    previous: tuple[int, np.ndarray] | None = None
-    for pid, text, cand in sentence_spans:
-        own = found[text_hash(text[cand.start : cand.end])]
-        context = own
-        if previous is not None and previous[0] == pid and cand.context_start < cand.start:
-            joined = previous[1] + own
-            context = joined / max(float(np.linalg.norm(joined)), 1e-12)
-        vectors = own.astype(np.float16).tobytes(), context.astype(np.float16).tobytes()
-        rows.append((pid, cand.start, cand.end, cand.context_start, *vectors))
-        previous = (pid, own)
-    return rows
+    directory, info = ensure_encoder(settings.model, warn)
+    with EmbeddingCache(store.cache_file, cache_key(settings.model, info), int(info["dim"])) as cache:
+        vectors = PassageVectors(cache, directory, contents.chunks, settings.sentence_vectors, progress)
+        write_catalog(target / CATALOG, contents.entries, vectors.sentence_rows())
+    write_dense(target / DENSE, vectors.out)
+    hashes, sentence_keys = vectors.live_keys()
+    return _Written(info, vectors.embedded, tuple(hashes), tuple(sentence_keys))
 
 
 def _write_manifest(target: Path, settings: Settings, contents: _Contents, written: _Written, skipped: list[dict]) -> None:
@@ -250,8 +208,13 @@ def _write_manifest(target: Path, settings: Settings, contents: _Contents, writt
             "format_version": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seeds": str(settings.seeds),
-            "model": {"name": settings.model, "key": key, "dim": written.dim, "max_seq_length": written.max_seq_length},
-            "encoder": f"encoders/{key}",
+            "model": {
+                "name": settings.model,
+                "key": key,
+                "dim": int(written.encoder["dim"]),
+                "max_seq_length": int(written.encoder["max_seq_length"]),
+            },
+            "encoder": {"key": key, "id": written.encoder["id"]},
             "metric": "inner_product",
             "chunking": settings.chunking.as_dict(),
             "sentence_vectors": settings.sentence_vectors,
@@ -262,14 +225,14 @@ def _write_manifest(target: Path, settings: Settings, contents: _Contents, writt
     )
 
 
-def _prune_cache(store: Store, key: str, written: _Written) -> None:
+def _prune_cache(store: Store, model: str, written: _Written) -> None:
     """Forget cached vectors of text this generation no longer holds, so the cache stays its size."""
     if not store.cache_file.exists():
         return
     from .cache import EmbeddingCache
 
-    with EmbeddingCache(store.cache_file, key, written.dim) as cache:
-        cache.keep_only(written.live_hashes)
+    with EmbeddingCache(store.cache_file, cache_key(model, written.encoder), int(written.encoder["dim"])) as cache:
+        cache.keep_only(written.live_hashes, written.live_sentences)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -278,48 +241,3 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-
-
-def _sentence_spans(entries: list[tuple[DocumentInfo, list[Chunk]]]) -> list[tuple[int, str, Candidate]]:
-    """(passage id, passage text, candidate) for every answer candidate, in passage order."""
-    rows = []
-    pid = 0
-    for info, chunks in entries:
-        for c in chunks:
-            rows.extend((pid, c.text, cand) for cand in answer_candidates(c.text, info.title))
-            pid += 1
-    return rows
-
-
-def _vectors(
-    store: Store, encoder_dir: Path, key: str, texts: dict[str, str], progress: Progress | None
-) -> tuple[dict[str, np.ndarray], set[str]]:
-    """Vectors by text hash: from the cache where the text was seen before, else embedded (and cached)."""
-    from .cache import EmbeddingCache
-
-    with EmbeddingCache(store.cache_file, key, encoder_dim(encoder_dir)) as cache:
-        found = cache.get(texts)
-        missing = [h for h in texts if h not in found]
-        if missing:
-            from .encoder import OnnxEncoder
-
-            encoder = OnnxEncoder(encoder_dir)
-            if progress:
-                progress("embedding", 0, len(missing))
-            for first in range(0, len(missing), EMBED_BATCH):
-                batch = missing[first : first + EMBED_BATCH]
-                vectors = encoder.encode([texts[h] for h in batch])
-                cache.put(batch, vectors)  # committed per batch: a killed build keeps what it embedded
-                found.update(zip(batch, vectors, strict=True))
-                if progress:
-                    progress("embedding", min(first + EMBED_BATCH, len(missing)), len(missing))
-    return found, set(missing)
-
-
-def _ensure_encoder(model: str, encoder_dir: Path, warn: Warn) -> None:
-    if (encoder_dir / "encoder.json").exists():
-        return
-    warn(f"exporting model {model!r} to ONNX (once per model)")
-    from .export import export_encoder
-
-    export_encoder(model, encoder_dir)

@@ -19,11 +19,17 @@ LOCK_FILE = ".lock"
 
 
 @contextmanager
-def writer_lock(index: Path, wait_seconds: float = 30.0, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold the index's writer lock, waiting up to `wait_seconds` for another writer."""
+def writer_lock(
+    index: Path,
+    wait_seconds: float = 30.0,
+    on_wait: Callable[[str], None] | None = None,
+    name: str = LOCK_FILE,
+    doing: str = "rebuilding",
+) -> Iterator[None]:
+    """Hold the writer lock `name` of a folder (the index's by default), waiting up to `wait_seconds`."""
     try:
         index.mkdir(parents=True, exist_ok=True)
-        fd = os.open(index / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(index / name, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise ClusterQAError(f"cannot write to index folder {index} ({exc.strerror}); check its permissions") from None
     try:
@@ -37,10 +43,10 @@ def writer_lock(index: Path, wait_seconds: float = 30.0, on_wait: Callable[[str]
                 holder = _holder(fd)
                 if time.monotonic() >= deadline:
                     raise LockBusyError(
-                        f"another clusterqa process{holder} is rebuilding {index}; try again when it finishes"
+                        f"another clusterqa process{holder} is {doing} {index}; try again when it finishes"
                     ) from None
                 if on_wait and not told:
-                    on_wait(f"waiting for another clusterqa process{holder} to finish rebuilding the index")
+                    on_wait(f"waiting for another clusterqa process{holder} to finish {doing} {index}")
                     told = True
                 time.sleep(0.1)
         os.ftruncate(fd, 0)

@@ -7,7 +7,6 @@ import: numpy, onnxruntime and faiss load only when `plan` counts passages to em
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from . import documents as docs
 from .catalog import Catalog
 from .chunking import chunk
 from .config import Settings
+from .encoder_store import encoder_dir, encoder_info
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError
 from .freshness import settings_change
 from .models import Chunk, Document, Skipped
@@ -99,8 +99,12 @@ def generation_damage(generation: Generation) -> str | None:
     return None
 
 
-def classify(settings: Settings, previous: Generation | None, warn: Warn) -> Work:
-    """Compare the seeds folder with `previous`, reading only files whose size or mtime moved."""
+def classify(settings: Settings, previous: Generation | None, warn: Warn, announce: bool = True) -> Work:
+    """Compare the seeds folder with `previous`, reading only files whose size or mtime moved.
+
+    With `announce`, files skipped for the first time get a warning each, and a non-empty list
+    of skipped files one summary line (`status` lists them instead).
+    """
     scan = docs.scan(settings.seeds)
     reason = settings_change(previous, settings)
     built: dict[str, dict] = previous.manifest["documents"] if previous and not reason else {}
@@ -124,8 +128,8 @@ def classify(settings: Settings, previous: Generation | None, warn: Warn) -> Wor
         else:
             work.read[f.source] = document
             (changed if entry else added).append(f.source)
-    for s in skipped:
-        warn(f"skipped {s.source}: {s.reason}")
+    if announce:
+        _announce_skipped(skipped, previous, warn)
     present = set(unchanged) | set(touched) | set(work.read)
     deleted = [source for source in built if source not in present]
     gone_by_hash = {built[source]["sha256"]: source for source in deleted}
@@ -149,23 +153,33 @@ def classify(settings: Settings, previous: Generation | None, warn: Warn) -> Wor
     return work
 
 
+def _announce_skipped(skipped: list[Skipped], previous: Generation | None, warn: Warn) -> None:
+    """One warning per newly skipped file, then one line for all of them: not the same list on every run."""
+    known = {(e["source"], e["reason"]) for e in previous.manifest.get("skipped", [])} if previous else set()
+    for s in skipped:
+        if (s.source, s.reason) not in known:
+            warn(f"skipped {s.source}: {s.reason}")
+    if skipped:
+        n = len(skipped)
+        warn(f"{n} file{'s' if n != 1 else ''} skipped (clusterqa status lists them)")
+
+
 def plan(settings: Settings, warn: Warn = lambda _: None) -> Plan:
     """What `index` would do now, including how many passages it would embed."""
     store = Store(settings.index)
     previous = previous_generation(store, rebuild=False, warn=warn)
-    work = classify(settings, previous, warn)
-    encoder_dir = store.encoder_dir(model_key(settings.model))
-    if not (encoder_dir / "encoder.json").exists():
+    work = classify(settings, previous, warn, announce=False)
+    directory = encoder_dir(settings.model)
+    info = encoder_info(directory)
+    if info is None:
         return work.plan
     from .cache import EmbeddingCache
 
-    chunks = [c for cs in chunk_documents(work.read, encoder_dir, settings).values() for c in cs]
-    dim = encoder_dim(encoder_dir)
-    cached: dict = {}
+    chunks = [c for cs in chunk_documents(work.read, directory, settings).values() for c in cs]
+    missing = {c.text_hash for c in chunks}
     if store.cache_file.exists():
-        with EmbeddingCache(store.cache_file, model_key(settings.model), dim) as cache:
-            cached = cache.get(c.text_hash for c in chunks)
-    missing = {c.text_hash for c in chunks} - set(cached)
+        with EmbeddingCache(store.cache_file, cache_key(settings.model, info), int(info["dim"])) as cache:
+            missing = cache.missing(missing)
     return replace(work.plan, passages_to_embed=len(missing))
 
 
@@ -199,10 +213,6 @@ def skipped_differ(previous: Generation | None, entries: list[dict]) -> bool:
     return {key(e) for e in previous.manifest.get("skipped", [])} != {key(e) for e in entries}
 
 
-def encoder_info(encoder_dir: Path) -> dict:
-    """The exported encoder's own record (dim, max_seq_length), read without loading the model."""
-    return json.loads((encoder_dir / "encoder.json").read_text("utf-8"))
-
-
-def encoder_dim(encoder_dir: Path) -> int:
-    return int(encoder_info(encoder_dir)["dim"])
+def cache_key(model: str, info: dict) -> str:
+    """Cached vectors belong to one export of one model: another export is embedded afresh."""
+    return f"{model_key(model)}:{info['id'][:12]}"

@@ -32,6 +32,7 @@ def check_question(question: str) -> str:
 def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> Searcher:  # noqa: ANN001
     """The live generation, built if missing and, with `refresh`, brought up to date first."""
     from .encoder import load_in_background
+    from .encoder_store import encoder_for
 
     store = Store(settings.index)
     try:
@@ -42,17 +43,14 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
         scan(settings.seeds)  # a missing documents folder is reported before any index folder is made
         warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
         generation = _rebuild(settings, warn, progress) or store.current()
-        encoder = load_in_background(settings.index / generation.manifest["encoder"])
+        encoder = load_in_background(encoder_for(generation.manifest))
     else:
         # Loading the encoder takes most of a cold question's time and depends only on the
         # model: start it first, and check settings and documents meanwhile.
-        encoder = load_in_background(settings.index / generation.manifest["encoder"])
+        encoder = load_in_background(encoder_for(generation.manifest))
         _check_settings(generation, settings)
         if refresh:
-            from .freshness import is_stale
-
-            if is_stale(generation, settings):
-                generation = _refresh(settings, generation, warn, progress)
+            generation = bring_up_to_date(settings, generation, warn, progress)
     from .search import Searcher
 
     return Searcher(generation, encoder)
@@ -71,6 +69,29 @@ def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # 
 
     report = build(settings, progress=progress, warn=warn)
     return Store(settings.index).current() if report.published else None
+
+
+def bring_up_to_date(settings: Settings, generation: Generation, warn: Warn, progress=None) -> Generation:  # noqa: ANN001
+    """The generation to answer from: updated first when the change is small, else as it is while
+    a background process updates it (a question never waits minutes)."""
+    from .background import INLINE_UPDATE_BYTES, describe_size, start_update
+    from .freshness import stale_bytes
+    from .lock import is_locked
+
+    pending = stale_bytes(generation, settings)
+    if pending is None:
+        return generation
+    if pending <= INLINE_UPDATE_BYTES:
+        return _refresh(settings, generation, warn, progress)
+    if is_locked(settings.index):
+        warn("documents changed; another process is updating the index: answering from the index as it is")
+        return generation
+    pid = start_update(settings)
+    warn(
+        f"documents changed ({describe_size(pending)} to read): answering from the index as it is; "
+        f"updating it in the background (pid {pid}, log {settings.index / 'update.log'})"
+    )
+    return generation
 
 
 def _refresh(settings: Settings, generation: Generation, warn: Warn, progress) -> Generation:  # noqa: ANN001

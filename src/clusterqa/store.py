@@ -3,8 +3,7 @@
 Layout of index/:
     CURRENT                  name of the live generation (replaced atomically)
     generations/<name>/      manifest.json, passages.sqlite, dense.faiss (immutable once published)
-    encoders/<model key>/    the exported ONNX encoder of one model
-    cache/embeddings.sqlite  passage vectors by (model key, text hash)
+    cache/embeddings.sqlite  passage and sentence vectors by (encoder, text hash)
     .lock                    writers' lock
 """
 
@@ -23,7 +22,7 @@ from typing import Any
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexOutdatedError
 
 FORMAT = "clusterqa-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the encoder is recorded by key and export id, and lives in the user cache
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CATALOG = "passages.sqlite"
@@ -61,11 +60,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.generations = root / "generations"
-        self.encoders = root / "encoders"
         self.cache_file = root / "cache" / "embeddings.sqlite"
-
-    def encoder_dir(self, key: str) -> Path:
-        return self.encoders / key
 
     def current(self) -> Generation:
         """The live generation; raises IndexMissingError or a corruption/format error."""
@@ -165,8 +160,9 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
     passages = manifest.get("passages")
     if not isinstance(model, dict) or not isinstance(model.get("name"), str) or not isinstance(model.get("dim"), int):
         return "lacks the model's name and dimension"
-    if not isinstance(manifest.get("encoder"), str):
-        return "lacks the encoder folder"
+    encoder = manifest.get("encoder")
+    if not isinstance(encoder, dict) or not isinstance(encoder.get("key"), str) or not isinstance(encoder.get("id"), str):
+        return "lacks the encoder's key and export id"
     if not isinstance(documents, dict) or not all(
         isinstance(e, dict) and isinstance(e.get("passages"), int) for e in documents.values()
     ):
