@@ -53,7 +53,7 @@ class OnnxEncoder:
         return normalize_rows(out)
 
     def encode_passages(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 8
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Each text's vector and, from the same forward pass, a vector for each [start, end) char span of it.
 
