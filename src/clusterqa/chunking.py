@@ -176,7 +176,7 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
 
     from .sentences import answer_candidates  # sentences builds on this module's splitter
 
-    newlines = [i for i, c in enumerate(document.original) if c == "\n"]
+    newlines = [m.start() for m in re.finditer("\n", document.original)]
     chunks = []
     for ordinal, group in enumerate(groups):
         start, end = _whole_characters(document, group[0][0].start, group[-1][0].end)

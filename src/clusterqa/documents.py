@@ -172,14 +172,27 @@ def normalize_with_offsets(text: str) -> tuple[str, array | None]:
         return text, None
     pieces: list[str] = []
     offsets = array("I")  # 4 bytes a character: a 20 MB file needs 80 MB, not 160
-    start = 0
-    n = len(text)
-    while start < n:
+    # Line by line: nothing composes across a line break, and most lines are already normal,
+    # so only the lines that change pay for the character-by-character walk.
+    for line in re.finditer(r"[^\n]*\n?", text):
+        start, stop = line.span()
+        if start == stop:
+            continue
+        if unicodedata.is_normalized("NFKC", line.group()):
+            pieces.append(line.group())
+            offsets.extend(range(start, stop))
+        else:
+            _normalize_clusters(text, start, stop, pieces, offsets)
+    return "".join(pieces), offsets
+
+
+def _normalize_clusters(text: str, start: int, stop: int, pieces: list[str], offsets: array) -> None:
+    while start < stop:
         end = start + 1
         # Marks after a space or line break are a cluster of their own: no character composes
         # with whitespace, and a passage that starts at such a mark must not start a line early.
         if not text[start].isspace():
-            while end < n and unicodedata.combining(text[end]):
+            while end < stop and unicodedata.combining(text[end]):
                 end += 1
         cluster = text[start:end]
         piece = unicodedata.normalize("NFKC", cluster)
@@ -189,7 +202,6 @@ def normalize_with_offsets(text: str) -> tuple[str, array | None]:
         else:
             offsets.extend([start] * len(piece))
         start = end
-    return "".join(pieces), offsets
 
 
 def title_and_date(text: str) -> tuple[str, str | None]:

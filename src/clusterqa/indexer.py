@@ -111,6 +111,7 @@ def _build_locked(
         )
 
     contents = _assemble(store, settings, work, previous, warn)
+    work.read.clear()  # the documents' text is in the passages now: free it before embedding
     target = store.new_generation_dir()
     if manifest_only and previous is not None:
         written = _share_files(previous, target)
