@@ -66,14 +66,12 @@ def clusterqa(*args: str) -> list[str]:
 def prepare_seed_index(work: Path, env: dict[str, str]) -> tuple[Path, Path]:
     seeds, index = work / "seeds", work / "index"
     shutil.copytree(ROOT / "seeds", seeds)
-    encoders = ROOT / "index" / "encoders"
-    if encoders.exists():  # reuse the exported model rather than exporting again
-        shutil.copytree(encoders, index / "encoders")
+    # The encoder is exported once into the user cache (if it is not there yet) and shared.
     subprocess.run(clusterqa("index", "--seeds", str(seeds), "--index", str(index)), env=env, check=True)
     return seeds, index
 
 
-def generate_large_index(work: Path, encoder_source: Path, passages: int, env: dict[str, str]) -> tuple[Path, Path]:
+def generate_large_index(work: Path, passages: int) -> tuple[Path, Path]:
     """An index of `passages` generated passages in 1,000 files, with random unit vectors.
 
     The text, the files, the catalog and the manifest are real (so the staleness check and
@@ -94,7 +92,6 @@ def generate_large_index(work: Path, encoder_source: Path, passages: int, env: d
     words += [f"term{i}" for i in range(20000)]
     seeds, index = work / "large-seeds", work / "large-index"
     seeds.mkdir()
-    shutil.copytree(encoder_source, index / "encoders")
     settings = resolve_settings(seeds, index, None)
     key = model_key(settings.model)
     files = 1000
@@ -146,7 +143,9 @@ def generate_large_index(work: Path, encoder_source: Path, passages: int, env: d
     vectors = vector_rng.standard_normal((pid, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     write_dense(target / "dense.faiss", vectors)
-    encoder_info = json.loads((index / "encoders" / key / "encoder.json").read_text())
+    from clusterqa.encoder_store import encoder_dir
+
+    encoder_info = json.loads((encoder_dir(settings.model) / "encoder.json").read_text())
     write_json(
         target / MANIFEST,
         {
@@ -155,7 +154,7 @@ def generate_large_index(work: Path, encoder_source: Path, passages: int, env: d
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seeds": str(seeds),
             "model": {"name": settings.model, "key": key, "dim": 384, "max_seq_length": encoder_info["max_seq_length"]},
-            "encoder": f"encoders/{key}",
+            "encoder": {"key": key, "id": encoder_info["id"]},
             "metric": "inner_product",
             "chunking": settings.chunking.as_dict(),
             "sentence_vectors": True,
@@ -191,7 +190,8 @@ from clusterqa.dense import DenseIndex
 dense = DenseIndex(generation.dense, generation.manifest["passages"], generation.manifest["model"]["dim"])
 mark("import faiss, map index")
 from clusterqa.encoder import OnnxEncoder
-encoder = OnnxEncoder(settings.index / generation.manifest["encoder"])
+from clusterqa.encoder_store import encoder_for
+encoder = OnnxEncoder(encoder_for(generation.manifest))
 mark("import onnxruntime, load encoder")
 from clusterqa.models import Retrieval
 from clusterqa.search import Searcher
@@ -239,7 +239,7 @@ def main() -> None:
     parser.add_argument("--generate-into", type=Path, help=argparse.SUPPRESS)  # internal: see below
     args = parser.parse_args()
     if args.generate_into:
-        generate_large_index(args.generate_into, args.generate_into / "encoders-source", args.passages, {})
+        generate_large_index(args.generate_into, args.passages)
         return
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with tempfile.TemporaryDirectory(prefix="clusterqa-bench-") as tmp:
@@ -276,7 +276,6 @@ def main() -> None:
             started = time.perf_counter()
             # Generated in a child process: a parent holding the generated data would make each
             # measured child's peak RSS include it (a fork copies the parent's resident pages).
-            shutil.copytree(index / "encoders", work / "encoders-source")
             subprocess.run(
                 [sys.executable, __file__, "--generate-into", str(work), "--passages", str(args.passages)], env=env, check=True
             )
