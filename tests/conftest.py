@@ -154,6 +154,10 @@ def clone_workspace(source: dict[str, Path], root: Path, link_encoders: bool = T
         return shutil.copy2(src, dst)
 
     shutil.copytree(source["index"], index, copy_function=copy)
+    # An index belongs to its documents folder: the copy belongs to the copied folder.
+    for manifest in index.glob("generations/*/manifest.json"):
+        data = json.loads(manifest.read_text("utf-8"))
+        manifest.write_text(json.dumps({**data, "seeds": str(seeds)}, indent=1, ensure_ascii=False), "utf-8")
     return {"seeds": seeds, "index": index, "root": root}
 
 

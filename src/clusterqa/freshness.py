@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from . import documents as docs
+import os
+
 from .config import Settings
-from .errors import NoDocumentsError
+from .errors import NoDocumentsError, SettingsMismatchError
+from .ignore import scan_documents
 from .store import Generation
 
 
@@ -19,10 +21,22 @@ def settings_change(generation: Generation | None, settings: Settings) -> str | 
     return None
 
 
+def check_documents_folder(generation: Generation | None, settings: Settings) -> None:
+    """An index belongs to the documents folder it was built from: refuse to use it with another."""
+    recorded = generation.manifest.get("seeds") if generation is not None else None
+    if not recorded or os.path.realpath(recorded) == os.path.realpath(settings.seeds):
+        return
+    raise SettingsMismatchError(
+        f"the index {settings.index} holds documents of {recorded}, not of {settings.seeds}; "
+        "pass another --index DIR (or none, for the folder's own index), "
+        f"or re-point this one with `clusterqa index --rebuild --seeds {settings.seeds} --index {settings.index}`"
+    )
+
+
 def is_stale(generation: Generation, settings: Settings) -> bool:
     """Cheap check (stat only, no reading): did any file appear, vanish or change since the build?"""
     try:
-        scan = docs.scan(settings.seeds)
+        scan = scan_documents(settings)
     except NoDocumentsError:
         return bool(generation.manifest["documents"])
     built = generation.manifest["documents"]

@@ -17,7 +17,8 @@ from .catalog import Catalog
 from .chunking import chunk
 from .config import Settings
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError
-from .freshness import settings_change
+from .freshness import check_documents_folder, settings_change
+from .ignore import scan_documents
 from .models import Chunk, Document, Skipped
 from .store import MANIFEST, Generation, Store, model_key
 
@@ -101,7 +102,8 @@ def generation_damage(generation: Generation) -> str | None:
 
 def classify(settings: Settings, previous: Generation | None, warn: Warn) -> Work:
     """Compare the seeds folder with `previous`, reading only files whose size or mtime moved."""
-    scan = docs.scan(settings.seeds)
+    check_documents_folder(previous, settings)
+    scan = scan_documents(settings)
     reason = settings_change(previous, settings)
     built: dict[str, dict] = previous.manifest["documents"] if previous and not reason else {}
     skipped = list(scan.skipped)
