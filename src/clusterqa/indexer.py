@@ -319,7 +319,7 @@ def _vectors(
 def _ensure_encoder(model: str, encoder_dir: Path, warn: Warn) -> None:
     if (encoder_dir / "encoder.json").exists():
         return
-    warn(f"exporting model {model!r} to ONNX (once per model)")
+    warn(f"exporting model {model!r} to ONNX: once per model, about half a minute (later runs reuse it)")
     from .export import export_encoder
 
     export_encoder(model, encoder_dir)
