@@ -135,6 +135,7 @@ def print_span(span: Span, context: int) -> None:
     from .render import console
 
     out = console()
+    out.soft_wrap = True  # a line of the file is one line of output, as with grep: the terminal folds it
     rows, _ = span_lines(span, context)
     for number, line, cited in rows:
         out.print(
