@@ -15,7 +15,7 @@ from .cli_options import settings as settings_from_options
 from .errors import EXIT_ERROR, EXIT_NOT_CONFIDENT, ClusterQAError
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Ask questions about a folder of documents; get cited passages. Offline.",
@@ -377,7 +377,7 @@ def main() -> None:
 
 def _run() -> int:
     try:
-        app()
+        app(prog_name="clusterqa")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     except ClusterQAError as exc:
