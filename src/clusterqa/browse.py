@@ -75,8 +75,12 @@ def print_listing(listing: Listing) -> None:
     for source, reason in listing.skipped:
         out.print(Text.assemble(("skipped ", "yellow"), f"{source}: {reason}"))
     total = sum(d.passages for d in listing.documents)
-    summary = f"{len(listing.documents)} documents, {total} passages"
+    summary = f"{_count(len(listing.documents), 'document')}, {_count(total, 'passage')}"
     out.print(Text(summary + (f", {len(listing.skipped)} skipped" if listing.skipped else ""), style="dim"))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def resolve_seeds(seeds: Path | None) -> Path:
                 f"(there is none in {Path.cwd()})"
             )
         chosen = Path("seeds")
-    return chosen.expanduser().absolute()
+    return Path(os.path.abspath(chosen.expanduser()))  # absolute, with no `..` (symlinks kept)
 
 
 def resolve_index(index: Path | None, seeds: Path) -> Path:
@@ -78,7 +78,7 @@ def resolve_index(index: Path | None, seeds: Path) -> Path:
     documents folder in the user cache (`indexes/<name>-<hash of its real path>`)."""
     chosen = index or (Path(os.environ[ENV_INDEX]) if os.environ.get(ENV_INDEX) else None)
     if chosen is not None:
-        chosen = chosen.expanduser().absolute()
+        chosen = Path(os.path.abspath(chosen.expanduser()))
         if chosen.exists() and not chosen.is_dir():
             from .errors import UsageError
 

@@ -136,7 +136,7 @@ def print_result(result: AskResult, seeds: Path | None = None) -> None:
             )
         )
         body = _passage_text(hit, dim)
-        out.print(Padding(body, (0, 0, 0, 4)) if out.is_terminal and not out.soft_wrap else Text("    ") + body)
+        out.print(Padding(body, (0, 0, 0, 4), expand=False) if out.is_terminal and not out.soft_wrap else Text("    ") + body)
         for twin in hit.also_in:
             out.print(Text(f"    also reported in {display_path(seeds, twin.source)}:{twin.line_start}", style="dim"))
 
