@@ -9,7 +9,8 @@ from conftest import run_cli
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_scripts_name_the_command(shell: str) -> None:
-    result = run_cli("--show-completion", shell)
+    # typer's switch to take the shell from the option's value instead of detecting the parent shell
+    result = run_cli("--show-completion", shell, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert result.returncode == 0, result.stderr
     assert "_CLUSTERQA_COMPLETE" in result.stdout and "clusterqa" in result.stdout
 

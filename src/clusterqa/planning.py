@@ -102,8 +102,8 @@ def generation_damage(generation: Generation) -> str | None:
 
 def classify(settings: Settings, previous: Generation | None, warn: Warn) -> Work:
     """Compare the seeds folder with `previous`, reading only files whose size or mtime moved."""
+    scan = scan_documents(settings)  # a folder that does not exist is named as such first
     check_documents_folder(previous, settings)
-    scan = scan_documents(settings)
     reason = settings_change(previous, settings)
     built: dict[str, dict] = previous.manifest["documents"] if previous and not reason else {}
     skipped = list(scan.skipped)
