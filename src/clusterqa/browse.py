@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import Settings
 from .errors import UsageError
+
+Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,39 @@ def print_listing(listing: Listing) -> None:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def print_plan(settings: Settings, warn: Warn) -> None:
+    """`clusterqa status`: what `index` would change; says so when there is no index or nothing to index."""
+    from rich.markup import escape
+
+    from .planning import plan
+    from .render import console
+
+    p = plan(settings, warn=warn)
+    out = console()
+    if p.settings_change:
+        out.print("[bold yellow]full rebuild needed:[/] " + escape(p.settings_change))
+    rows = [("added", p.added), ("changed", p.changed), ("deleted", p.deleted)]
+    for label, sources in rows:
+        for s in sources:
+            out.print(f"  {label:8} {s}", markup=False)
+    for old, new in p.renamed:
+        out.print(f"  renamed  {old} -> {new}", markup=False)
+    for s in p.skipped:
+        out.print(f"  skipped  {s.source}: {s.reason}", markup=False)
+    embed = "unknown (model not exported yet)" if p.passages_to_embed is None else str(p.passages_to_embed)
+    out.print(
+        f"{len(p.unchanged) + len(p.touched)} unchanged, {len(p.added)} added, {len(p.changed)} changed, "
+        f"{len(p.deleted)} deleted, {len(p.renamed)} renamed; passages to embed: {embed}",
+        markup=False,
+    )
+    if not (p.unchanged or p.touched or p.added or p.changed or p.renamed):
+        out.print(f"no .txt or .md documents in {settings.seeds} to index; add documents or pass --seeds DIR", markup=False)
+    elif not (settings.index / "CURRENT").exists():
+        out.print(f"no index in {settings.index} yet; `clusterqa index` (or the first `ask`) builds it", markup=False)
+    elif not p.content_changes:
+        out.print("index is up to date")
 
 
 @dataclass(frozen=True)

@@ -236,56 +236,9 @@ def status(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = Non
 
 
 def _show_plan(settings) -> None:  # noqa: ANN001
-    from .planning import plan
+    from .browse import print_plan
 
-    p = plan(settings, warn=_warn)
-    from rich.console import Console
-    from rich.markup import escape
-
-    out = Console(highlight=False, soft_wrap=True)
-    if p.settings_change:
-        out.print("[bold yellow]full rebuild needed:[/] " + escape(p.settings_change))
-    rows = [("added", p.added), ("changed", p.changed), ("deleted", p.deleted)]
-    for label, sources in rows:
-        for s in sources:
-            out.print(f"  {label:8} {s}", markup=False)
-    for old, new in p.renamed:
-        out.print(f"  renamed  {old} -> {new}", markup=False)
-    for s in p.skipped:
-        out.print(f"  skipped  {s.source}: {s.reason}", markup=False)
-    embed = "unknown (model not exported yet)" if p.passages_to_embed is None else str(p.passages_to_embed)
-    out.print(
-        f"{len(p.unchanged) + len(p.touched)} unchanged, {len(p.added)} added, {len(p.changed)} changed, "
-        f"{len(p.deleted)} deleted, {len(p.renamed)} renamed; passages to embed: {embed}"
-    )
-    from .store import Store
-
-    if not (p.unchanged or p.touched or p.added or p.changed or p.renamed):
-        out.print(f"no .txt or .md documents in {settings.seeds} to index; add documents or pass --seeds DIR", markup=False)
-    elif not (settings.index / "CURRENT").exists() or not Store(settings.index).generations.exists():
-        out.print(f"no index in {settings.index} yet; `clusterqa index` (or the first `ask`) builds it", markup=False)
-    elif not p.content_changes:
-        out.print("index is up to date")
-
-
-@_command()
-def shell(
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages to show (:k N changes it).", min=1, max=50)] = 3,
-    mode: Annotated[str, typer.Option("--mode", help="Retrieval: hybrid, dense or lexical (:mode changes it).")] = "hybrid",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line (:json on|off changes it).")] = False,
-    color: ColorOpt = "auto",
-    seeds: SeedsOpt = None,
-    index: IndexOpt = None,
-    model: ModelOpt = None,
-    no_ignore: NoIgnoreOpt = False,
-) -> None:
-    """Ask question after question with everything loaded once (history with the arrow keys; :help inside)."""
-    from .shell import run_shell
-
-    if mode not in ("hybrid", "dense", "lexical"):
-        raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
-    use_color(color)
-    run_shell(_settings(seeds, index, model, no_ignore), top_k, _warn, mode=mode, as_json=as_json)
+    print_plan(settings, _warn)
 
 
 @_command("eval")
@@ -358,6 +311,7 @@ def eval_command(
 
 from . import cli_browse  # noqa: E402 - registered after the commands above, in this order in --help
 
+_command("shell")(cli_browse.shell)
 _command("docs")(cli_browse.docs)
 _command("show")(cli_browse.show)
 

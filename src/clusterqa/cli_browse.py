@@ -1,6 +1,7 @@
-"""`clusterqa docs` and `clusterqa show`: what the index holds, and a cited span with its context.
+"""`clusterqa docs`, `clusterqa show` and `clusterqa shell`: what the index holds, a cited span with
+its context, question after question.
 
-Registered on the app in cli.py; the work is done in browse.py.
+Registered on the app in cli.py; the work is done in browse.py and shell.py.
 """
 
 from __future__ import annotations
@@ -51,3 +52,22 @@ def show(
     except ClusterQAError:
         folder = None  # a path that exists as given needs no documents folder
     browse.print_span(browse.parse_span(span, folder), context)
+
+
+def shell(
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages to show (:k N changes it).", min=1, max=50)] = 3,
+    mode: Annotated[str, typer.Option("--mode", help="Retrieval: hybrid, dense or lexical (:mode changes it).")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line (:json on|off changes it).")] = False,
+    color: ColorOpt = "auto",
+    seeds: SeedsOpt = None,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+    no_ignore: NoIgnoreOpt = False,
+) -> None:
+    """Ask question after question with everything loaded once (history with the arrow keys; :help inside)."""
+    from .shell import run_shell
+
+    if mode not in ("hybrid", "dense", "lexical"):
+        raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
+    use_color(color)
+    run_shell(settings(seeds, index, model, no_ignore), top_k, warn, mode=mode, as_json=as_json)
