@@ -137,6 +137,10 @@ def clone_workspace(source: dict[str, Path], root: Path) -> dict[str, Path]:
     seeds, index = root / "seeds", root / "index"
     shutil.copytree(source["seeds"], seeds)
     shutil.copytree(source["index"], index)
+    # An index belongs to its documents folder: the copy belongs to the copied folder.
+    for manifest in index.glob("generations/*/manifest.json"):
+        data = json.loads(manifest.read_text("utf-8"))
+        manifest.write_text(json.dumps({**data, "seeds": str(seeds)}, indent=1, ensure_ascii=False), "utf-8")
     return {"seeds": seeds, "index": index, "root": root}
 
 

@@ -191,14 +191,19 @@ def test_ask_text_output_names_file_title_and_lines(built_seeds_index: dict[str,
     result = run_cli("ask", QUESTION, "--seeds", str(built_seeds_index["seeds"]), "--index", str(built_seeds_index["index"]))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    headers = re.findall(r"^\[(\d+)\] (\S+)\s+lines (\d+)-(\d+)\b", out, re.M)
-    expected = [(str(p["rank"]), p["source"], str(p["line_start"]), str(p["line_end"])) for p in data["passages"]]
+    # Citations are path:line, the path as a terminal opens it (absolute: the seeds are outside the current folder).
+    headers = re.findall(r"^\[(\d+)\] (\S+):(\d+)\s+lines (\d+)-(\d+)\b", out, re.M)
+    seeds = built_seeds_index["seeds"]
+    expected = [
+        (str(p["rank"]), str(seeds / p["source"]), str(p["line_start"]), str(p["line_start"]), str(p["line_end"]))
+        for p in data["passages"]
+    ]
     assert headers == expected, out
     for p in data["passages"]:
         assert p["title"] in out
     assert "2020-07-31" in out
     assert out.startswith("Answer")
-    assert f"{data['answer']['source']}:{data['answer']['line']}" in out
+    assert f"{seeds / data['answer']['source']}:{data['answer']['line']}\n" in out
 
 
 def test_top_k_five(built_seeds_index: dict[str, Path]) -> None:

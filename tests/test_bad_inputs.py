@@ -128,21 +128,30 @@ def test_unreadable_files_are_skipped_each_with_a_warning(ws: dict[str, Path]) -
 
 @pytest.mark.parametrize("kind", ["missing", "empty"])
 def test_a_missing_or_empty_seeds_folder_leaves_the_index_untouched(ws: dict[str, Path], kind: str) -> None:
-    seeds = ws["root"] / f"{kind}-seeds"
+    # The index's own documents folder goes away (or is emptied); another folder would be refused (test_where.py).
+    seeds = ws["seeds"]
+    stash = ws["root"] / "stash"
+    seeds.rename(stash)
     if kind == "empty":
         seeds.mkdir()
     before = snapshot(ws["index"])
     expected = "does not exist" if kind == "missing" else "no readable .txt or .md files"
-    one_line_error(cli(ws, "index", seeds=seeds), 1, str(seeds), expected)
+    one_line_error(cli(ws, "index"), 1, str(seeds), expected)
     assert snapshot(ws["index"]) == before
     assert index_problems(ws["index"]) == []
-    assert_still_answers(ws)
-    # Asked against the bad folder, the index still answers (it cannot be refreshed, and says so).
-    result = cli(ws, "ask", QUESTION, "--json", seeds=seeds)
+    # Asked without its documents, the index still answers (it cannot be refreshed, and says so).
+    result = cli(ws, "ask", QUESTION, "--json")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert "could not update the index" in result.stderr
     assert ANSWER in json.loads(result.stdout)["passages"][0]["text"]
     assert snapshot(ws["index"]) == before
+    # A folder that does not exist is named as such even for an index of another folder.
+    one_line_error(cli(ws, "index", seeds=ws["root"] / "typo"), 1, "does not exist")
+    if kind == "empty":
+        seeds.rmdir()
+    stash.rename(seeds)
+    assert_still_answers(ws)
 
 
 def damage(path: Path, how: str) -> None:
@@ -207,7 +216,7 @@ def test_a_manifest_from_a_newer_version_is_refused_until_rebuild(ws: dict[str, 
 
     result = cli(ws, "index", "--rebuild")
     assert result.returncode == 0, result.stderr
-    assert "indexed 5 documents" in result.stderr
+    assert "rebuilt the index: 5 documents" in result.stderr
     assert index_problems(ws["index"]) == []
     assert_still_answers(ws)
 

@@ -198,3 +198,46 @@ def test_document_filter_follows_what_the_scan_indexes(tmp_path: Path) -> None:
     assert not keep(None, str(seeds / "gone.bak"))
     assert not keep(None, str(seeds / ".hidden.txt"))
     assert not keep(None, str(seeds / ".git" / "a.txt"))
+    assert keep(None, str(seeds / "sub" / ".gitignore"))  # ignore rules decide what is a document
+    assert keep(None, str(seeds / ".clusterqaignore"))
+
+
+def test_a_deleted_and_recreated_folder_is_watched_again(tmp_path: Path) -> None:
+    """Issue 10: after the folder was deleted and made again, files added to it were never seen."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    settings = resolve_settings(seeds, tmp_path / "index")
+    messages: list[str] = []
+    calls: list[bool] = []  # per reindex: whether back.txt was there
+    ready, gone, caught_up = threading.Event(), threading.Event(), threading.Event()
+
+    def reindex() -> None:
+        calls.append((seeds / "back.txt").exists())
+        if gone.is_set() and seeds.exists():
+            caught_up.set()
+        if calls[-1]:
+            raise KeyboardInterrupt  # seen: end the watch as Ctrl-C would
+
+    def warn(message: str) -> None:
+        messages.append(message)
+        if message.startswith("watching"):
+            ready.set()
+        if "is gone" in message:
+            gone.set()
+
+    def edit() -> None:
+        ready.wait(60)
+        seeds.rmdir()
+        gone.wait(60)
+        seeds.mkdir()
+        caught_up.wait(60)  # the new watcher is ready: what happens now must be seen by it
+        (seeds / "back.txt").write_text("back", "utf-8")
+
+    editor = threading.Thread(target=edit, daemon=True)
+    editor.start()
+    worker = threading.Thread(target=watch_and_index, args=(settings, reindex, warn), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), messages
+    assert calls[-1] is True and calls.count(True) == 1, (calls, messages)
+    assert f"{seeds} is gone; waiting for it to come back (Ctrl-C stops)" in messages

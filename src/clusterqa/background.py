@@ -33,6 +33,7 @@ def start_update(settings: Settings) -> int:
         settings.model,
         "--wait",
         "0",
+        *([] if settings.use_ignore_files else ["--no-ignore"]),
     ]
     with open(settings.index / LOG_FILE, "ab") as log:
         process = subprocess.Popen(

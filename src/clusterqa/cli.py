@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -9,33 +10,63 @@ from typing import Annotated, Optional
 
 import typer
 
+from .cli_options import ColorOpt, IndexOpt, ModelOpt, NoIgnoreOpt, SeedsOpt, use_color, warn
+from .cli_options import settings as settings_from_options
 from .errors import EXIT_ERROR, EXIT_NOT_CONFIDENT, ClusterQAError
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Ask questions about a folder of documents; get cited passages. Offline.",
 )
 
-SeedsOpt = Annotated[
-    Optional[Path], typer.Option("--seeds", help="Folder of .txt/.md documents (env CLUSTERQA_SEEDS; default ./seeds)")
-]
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder (env CLUSTERQA_INDEX; default ./index)")]
-ModelOpt = Annotated[
-    Optional[str],
-    typer.Option("--model", help="sentence-transformers model name or path (env CLUSTERQA_MODEL; default all-MiniLM-L6-v2)"),
-]
+
+def _settings(seeds: Optional[Path], index: Optional[Path], model: Optional[str], no_ignore: bool = False):  # noqa: ANN202
+    return settings_from_options(seeds, index, model, no_ignore)
 
 
-def _settings(seeds: Optional[Path], index: Optional[Path], model: Optional[str]):  # noqa: ANN202
-    from .config import resolve_settings
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
 
-    return resolve_settings(seeds, index, model)
+        sys.stdout.write(f"clusterqa {__version__}\n")
+        raise typer.Exit()
 
 
-def _warn(message: str) -> None:
-    sys.stderr.write(f"clusterqa: {message}\n")
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Ask questions about a folder of documents; get cited passages. Offline."""
+
+
+def _command(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    """app.command, with a closed pipe (`clusterqa ask ... | head -1`) ending the command quietly.
+
+    click turns a BrokenPipeError into exit code 1; raised as _ReaderLeft it reaches `_run`, which exits 0.
+    """
+
+    def register(function):  # noqa: ANN001, ANN202
+        @functools.wraps(function)
+        def guarded(*a, **k):  # noqa: ANN002, ANN003, ANN202
+            try:
+                return function(*a, **k)
+            except BrokenPipeError:
+                raise _ReaderLeft from None
+
+        return app.command(*args, **kwargs)(guarded)
+
+    return register
+
+
+class _ReaderLeft(Exception):
+    """The reader of stdout went away; nothing is wrong."""
+
+
+_warn = warn
 
 
 class _Progress:
@@ -74,47 +105,66 @@ class _Progress:
             self.bar.stop()
 
 
-@app.command()
+@_command()
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    question: Annotated[
+        Optional[list[str]], typer.Argument(help="The question (quotes optional; - reads it from stdin).", show_default=False)
+    ] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages to show.", min=1, max=50)] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (schema in the README).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (schema in the README); with --file, one a line.")
+    ] = False,
+    file: Annotated[
+        Optional[Path], typer.Option("--file", "-f", help="Answer each line of FILE as a question (- reads stdin).")
+    ] = None,
     no_refresh: Annotated[
         bool, typer.Option("--no-refresh", help="Answer from the index as it is, even if documents changed.")
     ] = False,
     mode: Annotated[str, typer.Option("--mode", help="Retrieval: hybrid, dense or lexical.")] = "hybrid",
+    color: ColorOpt = "auto",
     seeds: SeedsOpt = None,
     index: IndexOpt = None,
     model: ModelOpt = None,
+    no_ignore: NoIgnoreOpt = False,
 ) -> None:
-    """Answer QUESTION with the best passages and their citations.
+    """Answer QUESTION with the best passages and their citations (path:line).
 
-    Exit codes: 0 answered, 1 error, 2 usage, 3 no confident answer.
+    Exit codes: 0 answered, 1 error, 2 usage, 3 no confident answer (to any of the questions).
     """
     from .models import Retrieval
+    from .questions import gather_questions
     from .service import ask as run_ask
-    from .service import check_question, open_index
+    from .service import open_index
 
     if mode not in ("hybrid", "dense", "lexical"):
         raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
-    check_question(question)
+    use_color(color)
+    questions = gather_questions(question or [], file)
+    settings = _settings(seeds, index, model, no_ignore)
     progress = _Progress()
     try:
-        searcher = open_index(_settings(seeds, index, model), refresh=not no_refresh, warn=_warn, progress=progress)
+        searcher = open_index(settings, refresh=not no_refresh, warn=_warn, progress=progress)
     finally:
         progress.close()
-    result = run_ask(searcher, question, top_k, Retrieval(mode=mode))
     from . import render
 
-    if as_json:
-        render.print_json(render.result_json(result))
-    else:
-        render.print_result(result)
-    if not result.confident:
-        raise typer.Exit(EXIT_NOT_CONFIDENT)
+    code = 0
+    for number, text in enumerate(questions):
+        result = run_ask(searcher, text, top_k, Retrieval(mode=mode))
+        if as_json:
+            render.print_json(render.result_json(result), one_line=file is not None)
+        else:
+            if file is not None:
+                render.print_question(text, first=number == 0)
+            render.print_result(result, settings.seeds)
+        sys.stdout.flush()
+        if not result.confident:
+            code = EXIT_NOT_CONFIDENT
+    if code:
+        raise typer.Exit(code)
 
 
-@app.command("index")
+@_command("index")
 def index_command(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-read and re-chunk everything (cached vectors are still reused).")
@@ -125,9 +175,15 @@ def index_command(
     seeds: SeedsOpt = None,
     index: IndexOpt = None,
     model: ModelOpt = None,
+    no_ignore: NoIgnoreOpt = False,
 ) -> None:
     """Build or update the index from the documents folder."""
-    settings = _settings(seeds, index, model)
+    from .errors import UsageError
+
+    if dry_run and (rebuild or watch):
+        other = "--rebuild" if rebuild else "--watch"
+        raise UsageError(f"--dry-run only shows what `index` would change; it cannot be combined with {other}: drop one")
+    settings = _settings(seeds, index, model, no_ignore)
     if dry_run:
         _show_plan(settings)
         return
@@ -147,6 +203,12 @@ def _index_once(settings, rebuild: bool, wait: float, quiet_when_unchanged: bool
     finally:
         progress.close()
     p = report.plan
+    if rebuild and report.published:  # built from scratch: every document counts as added, say what it did
+        sys.stderr.write(
+            f"rebuilt the index: {report.documents} documents, {report.passages} passages "
+            f"({report.embedded} embedded, the rest from the cache) in {report.seconds:.1f} s\n"
+        )
+        return
     if not report.published:
         if not quiet_when_unchanged:
             _warn(f"index is up to date: {report.documents} documents, {report.passages} passages ({report.seconds:.2f} s)")
@@ -167,53 +229,19 @@ def _index_once(settings, rebuild: bool, wait: float, quiet_when_unchanged: bool
     )
 
 
-@app.command()
-def status(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = None) -> None:
+@_command()
+def status(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = None, no_ignore: NoIgnoreOpt = False) -> None:
     """Show what `clusterqa index` would change, without changing anything."""
-    _show_plan(_settings(seeds, index, model))
+    _show_plan(_settings(seeds, index, model, no_ignore))
 
 
 def _show_plan(settings) -> None:  # noqa: ANN001
-    from .planning import plan
+    from .browse import print_plan
 
-    p = plan(settings, warn=_warn)
-    from rich.console import Console
-    from rich.markup import escape
-
-    out = Console(highlight=False)
-    if p.settings_change:
-        out.print("[bold yellow]full rebuild needed:[/] " + escape(p.settings_change))
-    rows = [("added", p.added), ("changed", p.changed), ("deleted", p.deleted)]
-    for label, sources in rows:
-        for s in sources:
-            out.print(f"  {label:8} {s}", markup=False)
-    for old, new in p.renamed:
-        out.print(f"  renamed  {old} -> {new}", markup=False)
-    for s in p.skipped:
-        out.print(f"  skipped  {s.source}: {s.reason}", markup=False)
-    embed = "unknown (model not exported yet)" if p.passages_to_embed is None else str(p.passages_to_embed)
-    out.print(
-        f"{len(p.unchanged) + len(p.touched)} unchanged, {len(p.added)} added, {len(p.changed)} changed, "
-        f"{len(p.deleted)} deleted, {len(p.renamed)} renamed; passages to embed: {embed}"
-    )
-    if not p.content_changes:
-        out.print("index is up to date")
+    print_plan(settings, _warn)
 
 
-@app.command()
-def shell(
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50)] = 3,
-    seeds: SeedsOpt = None,
-    index: IndexOpt = None,
-    model: ModelOpt = None,
-) -> None:
-    """Ask question after question with everything loaded once (history with the arrow keys)."""
-    from .shell import run_shell
-
-    run_shell(_settings(seeds, index, model), top_k, _warn)
-
-
-@app.command("eval")
+@_command("eval")
 def eval_command(
     questions: Annotated[
         Optional[Path], typer.Argument(help="Question file (.jsonl: id, question, answers, sources, unanswerable).")
@@ -281,6 +309,13 @@ def eval_command(
         render_eval.print_question_report(report)
 
 
+from . import cli_browse  # noqa: E402 - registered after the commands above, in this order in --help
+
+_command("shell")(cli_browse.shell)
+_command("docs")(cli_browse.docs)
+_command("show")(cli_browse.show)
+
+
 def main() -> None:
     """Console entry point: foreseeable errors become one line on stderr and an exit code."""
     code = _run()
@@ -296,7 +331,7 @@ def main() -> None:
 
 def _run() -> int:
     try:
-        app()
+        app(prog_name="clusterqa")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     except ClusterQAError as exc:
@@ -304,7 +339,7 @@ def _run() -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # the reader of our output left early (`| head`): not an error
+    except (BrokenPipeError, _ReaderLeft):  # the reader of our output left early (`| head`): not an error
         return 0
     except Exception as exc:  # a bug: still one line unless asked for the traceback
         if os.environ.get("CLUSTERQA_DEBUG"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,20 +39,63 @@ class Settings:
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     max_file_bytes: int = 10 * 1024 * 1024
     sentence_vectors: bool = True  # embed answer sentences at build time (off for retrieval-only benchmarks)
+    use_ignore_files: bool = True  # honour .clusterqaignore and .gitignore (--no-ignore turns it off)
 
 
-def resolve_settings(seeds: Path | None = None, index: Path | None = None, model: str | None = None) -> Settings:
-    """Options beat environment variables, which beat the defaults (./seeds, ./index)."""
-    seeds = seeds or Path(os.environ.get(ENV_SEEDS) or "seeds")
-    index = index or Path(os.environ.get(ENV_INDEX) or "index")
+def resolve_settings(
+    seeds: Path | None = None, index: Path | None = None, model: str | None = None, use_ignore_files: bool = True
+) -> Settings:
+    """Options beat environment variables, which beat the defaults (see `resolve_seeds`, `resolve_index`)."""
+    seeds_path = resolve_seeds(seeds)
     model = model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
     max_mb = float(os.environ.get(ENV_MAX_FILE_MB) or 10)
     return Settings(
-        seeds=seeds.expanduser().absolute(),
-        index=index.expanduser().absolute(),
+        seeds=seeds_path,
+        index=resolve_index(index, seeds_path),
         model=model,
         max_file_bytes=int(max_mb * 1024 * 1024),
+        use_ignore_files=use_ignore_files,
     )
+
+
+def resolve_seeds(seeds: Path | None) -> Path:
+    """The documents folder: --seeds, else CLUSTERQA_SEEDS, else ./seeds when it exists."""
+    chosen = seeds or (Path(os.environ[ENV_SEEDS]) if os.environ.get(ENV_SEEDS) else None)
+    if chosen is None:
+        if not Path("seeds").is_dir():
+            from .errors import NoDocumentsError
+
+            raise NoDocumentsError(
+                f"which documents? pass --seeds DIR, set {ENV_SEEDS}=DIR, or run from a folder that has a seeds/ folder "
+                f"(there is none in {Path.cwd()})"
+            )
+        chosen = Path("seeds")
+    return Path(os.path.abspath(chosen.expanduser()))  # absolute, with no `..` (symlinks kept)
+
+
+def resolve_index(index: Path | None, seeds: Path) -> Path:
+    """The index folder: --index, else CLUSTERQA_INDEX, else ./index for ./seeds, else one per
+    documents folder in the user cache (`indexes/<name>-<hash of its real path>`)."""
+    chosen = index or (Path(os.environ[ENV_INDEX]) if os.environ.get(ENV_INDEX) else None)
+    if chosen is not None:
+        chosen = Path(os.path.abspath(chosen.expanduser()))
+        if chosen.exists() and not chosen.is_dir():
+            from .errors import UsageError
+
+            raise UsageError(f"the index path {chosen} is a file, not a folder; pass --index DIR (a folder, made if missing)")
+        return chosen
+    real = Path(os.path.realpath(seeds))
+    if real == Path(os.path.realpath("seeds")):
+        return Path("index").absolute()
+    return default_index_for(real)
+
+
+def default_index_for(seeds: Path) -> Path:
+    """The per-folder index of a documents folder when neither --index nor CLUSTERQA_INDEX names one."""
+    real = os.path.realpath(seeds)
+    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in (Path(real).name or "root"))[:40]
+    return user_cache_dir() / "indexes" / f"{name}-{digest}"
 
 
 def user_cache_dir() -> Path:

@@ -8,6 +8,7 @@ import re
 import stat
 import unicodedata
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -73,8 +74,11 @@ class Scan:
     skipped: tuple[Skipped, ...]
 
 
-def scan(seeds: Path) -> Scan:
-    """List the .txt and .md files under `seeds`, recursively, in a stable order."""
+def scan(seeds: Path, ignored: Callable[[str, bool], bool] | None = None) -> Scan:
+    """List the .txt and .md files under `seeds`, recursively, in a stable order.
+
+    `ignored(path relative to seeds, is_dir)` drops folders and files (see `ignore.IgnoreRules`).
+    """
     if not seeds.exists():
         raise NoDocumentsError(f"seeds folder {seeds} does not exist; create it or pass --seeds DIR")
     if not seeds.is_dir():
@@ -83,11 +87,16 @@ def scan(seeds: Path) -> Scan:
     skipped: list[Skipped] = []
     for dirpath, dirnames, filenames in os.walk(seeds):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if ignored is not None:
+            here = Path(dirpath).relative_to(seeds).as_posix()
+            dirnames[:] = [d for d in dirnames if not ignored(d if here == "." else f"{here}/{d}", True)]
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
                 continue
             path = Path(dirpath, name)
             source = path.relative_to(seeds).as_posix()
+            if ignored is not None and ignored(source, False):
+                continue
             try:
                 st = path.stat()
             except OSError as exc:

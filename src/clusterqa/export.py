@@ -63,9 +63,17 @@ def load_sentence_transformer(model: str):  # -> SentenceTransformer (import kep
         return SentenceTransformer(resolve_model(model), device="cpu")
     except Exception as exc:  # hub and file errors come in many types
         raise ModelLoadError(
-            f"cannot load model {model!r} offline ({type(exc).__name__}: {str(exc)[:200]}); "
-            "pass a local sentence-transformers folder with --model"
+            f"cannot load model {model!r} offline ({type(exc).__name__}: {_first_line(exc)}); "
+            "pass a local sentence-transformers folder, or the name of one in the local Hugging Face cache, with --model"
         ) from None
+
+
+def _first_line(exc: Exception, limit: int = 200) -> str:
+    """The first line of an error message, shortened at a word (never inside a URL) when long."""
+    text = (str(exc).strip().splitlines() or [""])[0].strip()
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def export_encoder(model: str, destination: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from . import documents as docs
+import os
+
 from .config import Settings
-from .errors import NoDocumentsError
+from .errors import NoDocumentsError, SettingsMismatchError
+from .ignore import scan_documents
 from .store import Generation
 
 
@@ -27,6 +29,18 @@ def settings_change(generation: Generation | None, settings: Settings) -> str | 
     return None
 
 
+def check_documents_folder(generation: Generation | None, settings: Settings) -> None:
+    """An index belongs to the documents folder it was built from: refuse to use it with another."""
+    recorded = generation.manifest.get("seeds") if generation is not None else None
+    if not recorded or os.path.realpath(recorded) == os.path.realpath(settings.seeds):
+        return
+    raise SettingsMismatchError(
+        f"the index {settings.index} holds documents of {recorded}, not of {settings.seeds}; "
+        "pass another --index DIR (or none, for the folder's own index), "
+        f"or re-point this one with `clusterqa index --rebuild --seeds {settings.seeds} --index {settings.index}`"
+    )
+
+
 def is_stale(generation: Generation, settings: Settings) -> bool:
     """Cheap check (stat only, no reading): did any file appear, vanish or change since the build?"""
     return stale_bytes(generation, settings) is not None
@@ -36,7 +50,7 @@ def stale_bytes(generation: Generation, settings: Settings) -> int | None:
     """None when the index is current; else the bytes of files to (re)read, a stat-only measure of
     the update's size (0 when only deletions are pending)."""
     try:
-        scan = docs.scan(settings.seeds)
+        scan = scan_documents(settings)
     except NoDocumentsError:
         return 0 if generation.manifest["documents"] else None
     built = generation.manifest["documents"]

@@ -17,7 +17,8 @@ from .chunking import chunk
 from .config import Settings
 from .encoder_store import encoder_dir, encoder_info
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError
-from .freshness import settings_change
+from .freshness import check_documents_folder, settings_change
+from .ignore import scan_documents
 from .models import Chunk, Document, Skipped
 from .store import MANIFEST, Generation, Store, model_key
 
@@ -105,7 +106,8 @@ def classify(settings: Settings, previous: Generation | None, warn: Warn, announ
     With `announce`, files skipped for the first time get a warning each, and a non-empty list
     of skipped files one summary line (`status` lists them instead).
     """
-    scan = docs.scan(settings.seeds)
+    scan = scan_documents(settings)  # a folder that does not exist is named as such first
+    check_documents_folder(previous, settings)
     reason = settings_change(previous, settings)
     built: dict[str, dict] = previous.manifest["documents"] if previous and not reason else {}
     skipped = list(scan.skipped)

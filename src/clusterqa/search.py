@@ -66,7 +66,7 @@ class Searcher:
         if retrieval.mode == "dense":
             fused = dict(dense)
         elif retrieval.mode == "lexical":
-            fused = dict(lexical)
+            fused = convex_fusion([], lexical, 0.0)  # BM25 min-max normalized over its candidates: 0 to 1
         elif retrieval.fusion == "convex":
             fused = convex_fusion(dense, lexical, retrieval.alpha)
         else:

@@ -26,6 +26,8 @@ def check_question(question: str) -> str:
             f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,} "
             "(the model reads only its first 256 word pieces)"
         )
+    if not any(c.isalnum() for c in question):
+        raise UsageError(f"the question {question[:40]!r} has no words to search for; ask with words")
     return question
 
 
@@ -38,9 +40,9 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
     try:
         generation = store.current()
     except IndexMissingError:
-        from .documents import scan
+        from .ignore import scan_documents
 
-        scan(settings.seeds)  # a missing documents folder is reported before any index folder is made
+        scan_documents(settings)  # a missing documents folder is reported before any index folder is made
         warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
         generation = _rebuild(settings, warn, progress) or store.current()
         encoder = load_in_background(encoder_for(generation.manifest))
@@ -57,8 +59,9 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
 
 
 def _check_settings(generation: Generation, settings: Settings) -> None:
-    from .freshness import settings_change
+    from .freshness import check_documents_folder, settings_change
 
+    check_documents_folder(generation, settings)
     reason = settings_change(generation, settings)
     if reason:
         raise SettingsMismatchError(f"{reason}; run `clusterqa index` to rebuild the index with the new settings")

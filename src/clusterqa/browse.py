@@ -1,0 +1,185 @@
+"""`clusterqa docs` (what the index holds) and `clusterqa show FILE[:START[-END]]` (a cited span with context)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import UsageError
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    source: str  # relative to the documents folder
+    path: str  # as a terminal opens it (see render.display_path)
+    title: str
+    date: str | None
+    passages: int
+
+
+@dataclass(frozen=True)
+class Listing:
+    documents: tuple[IndexedDocument, ...]
+    skipped: tuple[tuple[str, str], ...]  # (source, reason)
+    stale: bool  # the documents folder changed since the index was built
+
+
+def list_documents(settings: Settings) -> Listing:
+    """The documents of the live index, in the order they were indexed, and the files it skipped."""
+    from .freshness import check_documents_folder, is_stale
+    from .render import display_path
+    from .store import Store
+
+    generation = Store(settings.index).current()
+    check_documents_folder(generation, settings)
+    manifest = generation.manifest
+    documents = tuple(
+        IndexedDocument(source, display_path(settings.seeds, source), e.get("title", ""), e.get("date"), e["passages"])
+        for source, e in manifest["documents"].items()
+    )
+    skipped = tuple((s["source"], s["reason"]) for s in manifest.get("skipped", []))
+    return Listing(documents, skipped, is_stale(generation, settings))
+
+
+def listing_json(listing: Listing) -> dict[str, Any]:
+    return {
+        "documents": [
+            {"source": d.source, "path": d.path, "title": d.title, "date": d.date, "passages": d.passages}
+            for d in listing.documents
+        ],
+        "skipped": [{"source": source, "reason": reason} for source, reason in listing.skipped],
+        "up_to_date": not listing.stale,
+    }
+
+
+def print_listing(listing: Listing) -> None:
+    """One line a document: path, date, passages, title; then one line a skipped file."""
+    from rich.text import Text
+
+    from .render import console
+
+    out = console()
+    width = max((len(d.path) for d in listing.documents), default=0)
+    for d in listing.documents:
+        out.print(
+            Text.assemble(
+                (d.path.ljust(width), "cyan"),
+                f"  {d.date or '-':10}  ",
+                (f"{d.passages:>4} passage{'s' if d.passages != 1 else ' '}", "dim"),
+                f"  {d.title}",
+            )
+        )
+    for source, reason in listing.skipped:
+        out.print(Text.assemble(("skipped ", "yellow"), f"{source}: {reason}"))
+    total = sum(d.passages for d in listing.documents)
+    summary = f"{_count(len(listing.documents), 'document')}, {_count(total, 'passage')}"
+    out.print(Text(summary + (f", {len(listing.skipped)} skipped" if listing.skipped else ""), style="dim"))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def print_plan(settings: Settings, warn: Warn) -> None:
+    """`clusterqa status`: what `index` would change; says so when there is no index or nothing to index."""
+    from rich.markup import escape
+
+    from .planning import plan
+    from .render import console
+
+    p = plan(settings, warn=warn)
+    out = console()
+    if p.settings_change:
+        out.print("[bold yellow]full rebuild needed:[/] " + escape(p.settings_change))
+    rows = [("added", p.added), ("changed", p.changed), ("deleted", p.deleted)]
+    for label, sources in rows:
+        for s in sources:
+            out.print(f"  {label:8} {s}", markup=False)
+    for old, new in p.renamed:
+        out.print(f"  renamed  {old} -> {new}", markup=False)
+    for s in p.skipped:
+        out.print(f"  skipped  {s.source}: {s.reason}", markup=False)
+    embed = "unknown (model not exported yet)" if p.passages_to_embed is None else str(p.passages_to_embed)
+    out.print(
+        f"{len(p.unchanged) + len(p.touched)} unchanged, {len(p.added)} added, {len(p.changed)} changed, "
+        f"{len(p.deleted)} deleted, {len(p.renamed)} renamed; passages to embed: {embed}",
+        markup=False,
+    )
+    if not (p.unchanged or p.touched or p.added or p.changed or p.renamed):
+        out.print(f"no .txt or .md documents in {settings.seeds} to index; add documents or pass --seeds DIR", markup=False)
+    elif not (settings.index / "CURRENT").exists():
+        out.print(f"no index in {settings.index} yet; `clusterqa index` (or the first `ask`) builds it", markup=False)
+    elif not p.content_changes:
+        out.print("index is up to date")
+
+
+@dataclass(frozen=True)
+class Span:
+    path: Path
+    start: int | None  # 1-based, inclusive; None: the whole file
+    end: int | None
+
+
+_SPEC = re.compile(r"^(?P<file>.+?)(?::(?P<start>\d+)(?:-(?P<end>\d+))?)?:?$")
+
+
+def parse_span(spec: str, seeds: Path | None) -> Span:
+    """FILE, FILE:LINE or FILE:START-END, as `ask` prints citations. FILE is a path (as `ask` shows it)
+    or a document's name relative to the documents folder."""
+    match = _SPEC.match(spec)
+    if not match or Path(spec).is_file():
+        return Span(_find(spec, seeds), None, None)
+    start = int(match["start"]) if match["start"] else None
+    end = int(match["end"]) if match["end"] else start
+    if start is not None and (start < 1 or end < start):
+        raise UsageError(f"{spec}: lines are START or START-END, counted from 1, with START <= END")
+    return Span(_find(match["file"], seeds), start, end)
+
+
+def _find(name: str, seeds: Path | None) -> Path:
+    candidates = [Path(name).expanduser()] + ([seeds / name] if seeds is not None else [])
+    for path in candidates:
+        if path.is_file():
+            return path
+    where = f" or in {seeds}" if seeds is not None else ""
+    raise UsageError(f"no file {name} here{where}; pass a path as `clusterqa ask` cites it (FILE:LINE)")
+
+
+def span_lines(span: Span, context: int) -> tuple[list[tuple[int, str, bool]], int]:
+    """(line number, text, cited) for the span and `context` lines either side; and the file's line count."""
+    try:
+        text = span.path.read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"cannot read {span.path} ({exc.strerror})") from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "" and len(lines) > 1:
+        lines.pop()  # the newline that ends the last line does not start another
+    start, end = (span.start, span.end) if span.start is not None else (1, len(lines))
+    if start > len(lines):
+        raise UsageError(f"{span.path} has {len(lines)} lines; line {start} is past its end")
+    end = min(end or start, len(lines))
+    first, last = max(1, start - context), min(len(lines), end + context)
+    return [(n, lines[n - 1], start <= n <= end) for n in range(first, last + 1)], len(lines)
+
+
+def print_span(span: Span, context: int) -> None:
+    """grep's layout: `12:text` for the cited lines, `11-text` for context lines."""
+    from rich.text import Text
+
+    from .render import console
+
+    out = console()
+    out.soft_wrap = True  # a line of the file is one line of output, as with grep: the terminal folds it
+    rows, _ = span_lines(span, context)
+    for number, line, cited in rows:
+        out.print(
+            Text.assemble(
+                (str(number), "green" if cited else "dim"), (":" if cited else "-", "dim"), (line, "bold" if cited else "")
+            )
+        )
