@@ -38,8 +38,10 @@ from clusterqa.answer_features import (  # noqa: E402
     candidate_features,
     confidence_features,
     question_evidence,
+    question_focus,  # noqa: E402
 )
 from clusterqa.evaluate import contains_answer  # noqa: E402
+from clusterqa.lexical import stem  # noqa: E402
 from clusterqa.metrics import reliability_curve, roc_auc  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "bench" / "squad2"
@@ -48,7 +50,8 @@ OUTPUT = ROOT / "src" / "clusterqa" / "data" / "answer_model.json"
 PASSAGES = 5  # the fixed candidate set: answers come from the top 5 fused passages
 SEED = 13
 CHECK_SHARE = 0.3
-MAX_ANSWERABLE_FLAGGED = 0.08  # threshold: flag as many unanswerable as possible, at most this share of answerable
+MAX_ANSWERABLE_FLAGGED = 0.10  # threshold: flag as many unanswerable as possible, at most this share of answerable
+ABSENT_CAP = 0.05  # the confidence of a question whose focus or a name occurs in no paragraph at all
 HIGHLIGHT = 0.3  # a sentence is highlighted when it holds at least this share of the scorer's softmax
 REGULARIZATION = 1.0  # scikit-learn's C (inverse L2 strength)
 
@@ -82,6 +85,48 @@ def split_articles(articles: list[str], seed: int = SEED, check_share: float = C
     return set(names[: round(len(names) * check_share)])
 
 
+def foreign_words(data: Path, limit: int = 5000) -> list[str]:
+    """Words of another public corpus (BEIR SciFact, beside squad2/) that no squad2 paragraph uses."""
+    import re
+
+    corpus = data.parent / "scifact" / "corpus.jsonl"
+    if not corpus.is_file():
+        return []
+    known = {w for path in (data / "docs").glob("*.txt") for w in re.findall(r"[a-z]+", path.read_text("utf-8").lower())}
+    known_stems = set(stem(sorted(known)))
+    found: dict[str, None] = {}
+    for line in corpus.read_text("utf-8").splitlines():
+        for w in re.findall(r"\b[a-z]{6,12}\b", json.loads(line).get("text", "")):
+            if w not in known and stem([w])[0] not in known_stems:
+                found.setdefault(w, None)
+        if len(found) >= limit:
+            break
+    return sorted(found)
+
+
+def swapped_questions(questions: list[dict], articles: list[str], fit: set[str], words: list[str]) -> list[dict]:
+    """On-topic questions the documents cannot answer, made from answerable ones: what the question asks
+    about (its focus, e.g. "population" in "What is the population of X?") is replaced by a word that no
+    paragraph uses. Half of the answerable questions of `fit` articles, chosen with the fixed seed."""
+    import re
+
+    rng = random.Random(SEED)
+    made = []
+    for q, a in zip(questions, articles, strict=True):
+        if q.get("unanswerable") or a not in fit or rng.random() >= 0.5 or not words:
+            continue
+        focus = question_focus(q["question"])
+        if not focus:
+            continue
+        pattern = re.compile(r"\b" + r"\W+".join(re.escape(w) for w in focus) + r"\b", re.I)
+        text, n = pattern.subn(rng.choice(words), q["question"], count=1)
+        if n:
+            made.append(
+                {"id": q["id"] + "-swap", "question": text, "answers": [], "sources": [], "unanswerable": True, "article": a}
+            )
+    return made
+
+
 def open_searcher(data: Path, work: Path):  # noqa: ANN201
     from clusterqa.config import Settings
     from clusterqa.indexer import build
@@ -104,14 +149,16 @@ class Features:
     ids: list[str]
     articles: list[str]
     unanswerable: np.ndarray  # (Q,) bool
+    synthetic: np.ndarray  # (Q,) bool: made by swapped_questions (fitting only; never in the figures)
     retrieved: np.ndarray  # (Q,) bool: an answering passage is among the candidates
     offsets: np.ndarray  # (Q+1,) candidates of question q are rows offsets[q]:offsets[q+1]
     sentence: np.ndarray  # (M, len(SENTENCE_FEATURES))
     labels: np.ndarray  # (M,) bool: the sentence is in a source paragraph and contains a gold answer
-    evidence: np.ndarray  # (Q, 2): question_evidence
+    evidence: np.ndarray  # (Q, 3): question_evidence
+    absent: np.ndarray | None = None  # (Q,) bool: asked_absent
 
 
-def extract(searcher, questions: list[dict]) -> Features:  # noqa: ANN001
+def extract(searcher, questions: list[dict], articles: list[str] | None = None) -> Features:  # noqa: ANN001
     rows, labels, offsets, evidence, retrieved = [], [], [0], [], []
     started = time.perf_counter()
     for n, q in enumerate(questions):
@@ -132,13 +179,14 @@ def extract(searcher, questions: list[dict]) -> Features:  # noqa: ANN001
             print(f"features: {n}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return Features(
         ids=[q["id"] for q in questions],
-        articles=assign_articles(questions),
+        articles=articles or assign_articles(questions),
         unanswerable=np.array([bool(q.get("unanswerable")) for q in questions]),
+        synthetic=np.array([q["id"].endswith("-swap") for q in questions]),
         retrieved=np.array(retrieved),
         offsets=np.array(offsets),
         sentence=np.vstack(rows) if rows else np.zeros((0, len(SENTENCE_FEATURES))),
         labels=np.array(labels, dtype=bool),
-        evidence=np.array(evidence, dtype=np.float64),
+        evidence=np.array(evidence, dtype=np.float64).reshape(len(questions), -1),
     )
 
 
@@ -211,7 +259,15 @@ class Decisions:
     conf_x: np.ndarray  # (Q, len(CONFIDENCE_FEATURES))
 
 
-def decide(f: Features, scorer: Logistic, confidence: Logistic | None) -> Decisions:
+def asked_absent(searcher, questions: list[dict]) -> np.ndarray:  # noqa: ANN001
+    """Per question: its focus or one of its names occurs in no paragraph (answer.py caps those)."""
+    from clusterqa.answer_features import question_terms
+
+    frequencies = searcher.catalog.document_frequencies
+    return np.array([question_terms(q["question"], frequencies).asked_absent() is not None for q in questions])
+
+
+def decide(f: Features, scorer: Logistic, confidence: Logistic | None, cap: float = ABSENT_CAP) -> Decisions:
     correct, xs = [], []
     for q in range(len(f.ids)):
         a, b = f.offsets[q], f.offsets[q + 1]
@@ -222,11 +278,13 @@ def decide(f: Features, scorer: Logistic, confidence: Logistic | None) -> Decisi
         logits = scorer.logit(f.sentence[a:b])
         best = int(np.argmax(logits))
         correct.append(bool(f.labels[a + best]) and not f.unanswerable[q])
-        xs.append(confidence_features(f.sentence[a:b], logits, best, tuple(f.evidence[q])))
+        xs.append(confidence_features(f.sentence[a:b], logits, best, tuple(f.evidence[q].tolist())))
     x = np.vstack(xs)
     conf = sigmoid(confidence.logit(x)) if confidence is not None else np.zeros(len(xs))
     empty = f.offsets[1:] == f.offsets[:-1]
     conf = np.where(empty, 0.0, conf)
+    if f.absent is not None:
+        conf = np.where(f.absent, np.minimum(conf, cap), conf)
     return Decisions(np.array(correct), conf, x)
 
 
@@ -312,17 +370,22 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     questions = load_questions(args.data)
-    check_articles = split_articles(assign_articles(questions))
+    articles = assign_articles(questions)
+    check_articles = split_articles(articles)
+    fit_articles = set(articles) - check_articles
+    swapped = swapped_questions(questions, articles, fit_articles, foreign_words(args.data))
+    print(f"{len(swapped)} on-topic unanswerable questions made by swapping the focus word (fitting part)", file=sys.stderr)
+    searcher = open_searcher(args.data, args.work)
     if args.features and args.features.is_file():
         f = load_features(args.features)
     else:
-        searcher = open_searcher(args.data, args.work)
-        f = extract(searcher, questions)
-        searcher.close()
+        f = extract(searcher, questions + swapped, articles + [q["article"] for q in swapped])
         if args.features:
             save_features(f, args.features)
-    check = np.array([a in check_articles for a in f.articles])
-    fit = ~check
+    f.absent = asked_absent(searcher, questions + swapped)
+    searcher.close()
+    check = np.array([a in check_articles for a in f.articles]) & ~f.synthetic
+    fit = ~check & np.array([a not in check_articles for a in f.articles])
     print(
         f"split by article (seed {SEED}): fitting {fit.sum()} questions of {len(set(np.array(f.articles)[fit]))} articles, "
         f"checking {check.sum()} of {len(check_articles)} articles",
@@ -381,18 +444,21 @@ def write_model(
             "Fitted by benchmarks/fit_answers.py (sentence: conditional logit over each question's candidates, "
             "scipy L-BFGS; confidence: scikit-learn LogisticRegression; both L2 with C="
             f"{REGULARIZATION}) on the fitting part of ../shared/bench/squad2 (SQuAD 2.0 paragraphs as files): "
-            f"{int(fit.sum())} questions ({int((fit & f.unanswerable).sum())} unanswerable) of "
+            f"{int(fit.sum())} questions ({int((fit & f.unanswerable).sum())} unanswerable, {int((fit & f.synthetic).sum())} of "
+            "them made by swapping the question's focus word for one no paragraph uses, see swapped_questions) of "
             f"{len(set(np.array(f.articles)[fit]))} articles; the other {len(check)} articles (seed {SEED}) are the "
             "checking part. The sentence scorer is fitted on the candidate sentences of answerable questions "
             "whose answer is among them (label: the sentence is in the gold paragraph and contains "
             "a gold answer); the confidence model on "
             "every question (label: the chosen sentence contains a gold answer). The threshold flags at most "
-            f"{MAX_ANSWERABLE_FLAGGED:.0%} of the fitting part's answerable questions. Refit after any change to "
+            f"{MAX_ANSWERABLE_FLAGGED:.0%} of the fitting part's answerable questions. A question whose focus or a "
+            f"name occurs in no passage gets at most {ABSENT_CAP} (a rule, not fitted). Refit after any change to "
             "sentence splitting or embedding: python benchmarks/fit_answers.py"
         ),
         "passages": PASSAGES,
         "threshold": round(threshold, 6),
         "highlight": HIGHLIGHT,
+        "absent_cap": ABSENT_CAP,
         "sentence": as_json(scorer),
         "confidence": as_json(confidence),
     }
@@ -408,6 +474,7 @@ def save_features(f: Features, path: Path) -> None:
         ids=np.array(f.ids),
         articles=np.array(f.articles),
         unanswerable=f.unanswerable,
+        synthetic=f.synthetic,
         retrieved=f.retrieved,
         offsets=f.offsets,
         sentence=f.sentence,
@@ -425,6 +492,7 @@ def load_features(path: Path) -> Features:
         ids=z["ids"].tolist(),
         articles=z["articles"].tolist(),
         unanswerable=z["unanswerable"],
+        synthetic=z["synthetic"],
         retrieved=z["retrieved"],
         offsets=z["offsets"],
         sentence=z["sentence"],

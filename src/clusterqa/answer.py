@@ -10,6 +10,7 @@ around it into a calibrated probability that it answers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
@@ -26,11 +27,13 @@ from .answer_features import (
     candidate_features,
     confidence_features,
     question_evidence,
+    stems_of,
 )
 from .errors import ClusterQAError
 from .models import Answer, Hit
 
 MODEL_PATH = Path(__file__).with_name("data") / "answer_model.json"
+_COUNT = re.compile(r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class AnswerModel:
     confidence: Logistic
     threshold: float  # confident when the probability is at least this
     highlight: float  # a sentence is highlighted when it holds at least this share of the scorer's softmax
+    absent_cap: float  # the confidence of a question whose focus or name no passage contains is at most this
 
 
 @cache
@@ -79,6 +83,7 @@ def answer_model(path: Path = MODEL_PATH) -> AnswerModel:
             confidence=Logistic.from_json(data["confidence"], CONFIDENCE_FEATURES),
             threshold=float(data["threshold"]),
             highlight=float(data["highlight"]),
+            absent_cap=float(data["absent_cap"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ClusterQAError(f"{path} cannot be read ({exc}); reinstall clusterqa") from None
@@ -114,12 +119,13 @@ def pick_answer(
     if not candidates.spans:
         return Pick(None, 0.0, False, "no passage holds a sentence that could answer it", tuple(hits))
     logits = model.sentence.logit(candidates.features)
-    best = int(np.argmax(logits))
+    best = listed_after(candidates, int(np.argmax(logits)), top)
     share = np.exp(logits - logits[best])
     share /= share.sum()
-    confidence = float(
-        sigmoid(model.confidence.logit(confidence_features(candidates.features, logits, best, question_evidence(candidates))))
-    )
+    evidence = question_evidence(candidates)
+    confidence = float(sigmoid(model.confidence.logit(confidence_features(candidates.features, logits, best, evidence))))
+    if candidates.terms.asked_absent() is not None:
+        confidence = min(confidence, model.absent_cap)
     confident = confidence >= model.threshold
     h = candidates.hit_index[best]
     start, end = candidates.spans[best]
@@ -140,6 +146,33 @@ def pick_answer(
     )
 
 
+LIST_NAMES = 3  # names a sentence must add to count as the list a counting sentence introduces
+LIST_WINDOW = 3  # how many following sentences of the same passage may hold that list
+
+
+def listed_after(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
+    """For a question asking for names, when the best sentence counts them ("five clusters are among
+    the finalists") and one of the next sentences of its passage lists them ("The five winners are A, B,
+    ..."), the sentence with the names holds the answer."""
+    col = SENTENCE_FEATURES.index("type_count")
+    if candidates.kind != "name" or not candidates.terms.focus:
+        return best
+    h = candidates.hit_index[best]
+    text = hits[h].passage.text
+    start, end = candidates.spans[best]
+    if not _COUNT.search(text[start:end]):
+        return best
+    chosen, most = best, max(float(np.expm1(candidates.features[best, col])), LIST_NAMES - 1)
+    for j in range(best + 1, min(best + 1 + LIST_WINDOW, len(candidates.spans))):
+        if candidates.hit_index[j] != h:
+            break
+        names = float(np.expm1(candidates.features[j, col]))
+        listed = text[candidates.spans[j][0] : candidates.spans[j][1]]
+        if names > most and candidates.terms.focus & stems_of(listed):
+            chosen, most = j, names
+    return chosen
+
+
 def _highlighted(
     hits: Sequence[Hit], candidates: Candidates, probability: np.ndarray, answer: int | None, level: float
 ) -> tuple[Hit, ...]:
@@ -156,6 +189,9 @@ def _highlighted(
 def _reason(candidates: Candidates, best: int, confidence: float) -> str:
     """Why the best sentence is not a confident answer, naming the evidence that is missing."""
     terms = candidates.terms
+    absent = terms.asked_absent()
+    if absent is not None:
+        return f"no passage mentions '{absent}'"
     union = set().union(*candidates.passage_stems)
     missing = sorted((t for t in terms.weights if t not in union), key=lambda t: -terms.weights[t])
     if missing:

@@ -34,7 +34,8 @@ SENTENCE_GROUPS: dict[str, tuple[str, ...]] = {
         "context_bigrams",
     ),
     "names": ("context_names_missing", "passage_names_missing", "negation_mismatch"),
-    "answer_type": ("type_match", "type_miss"),
+    "focus": ("focus_missing_sentence", "focus_missing_passage"),
+    "answer_type": ("type_match", "type_miss", "type_count"),
     "rank": ("sentence_rank", "sentence_margin"),
     "layout": ("label_line", "short_line", "log_words"),
 }
@@ -120,13 +121,10 @@ def question_type(question: str) -> str | None:
     return next((kind for pattern, kind in _QUESTION_TYPES if pattern.search(lowered)), None)
 
 
-def holds_type(kind: str, text: str, question_words: set[str]) -> bool:
-    """Whether `text` holds something of `kind` the question does not already say."""
-    if kind == "number":
-        return any(m.group(0).lower() not in question_words for m in _NUMBER.finditer(text))
-    if kind == "date":
-        return any(m.group(0).lower() not in question_words for m in _DATE.finditer(text))
-    return any(m.group(0).lower() not in question_words for m in _CAPITALISED.finditer(text))
+def type_count(kind: str, text: str, question_words: set[str] | frozenset[str]) -> int:
+    """How many things of `kind` `text` holds that the question does not already say (a list of names counts each)."""
+    pattern = {"number": _NUMBER, "date": _DATE}.get(kind, _CAPITALISED)
+    return len({m.group(0).lower() for m in pattern.finditer(text)} - set(question_words))
 
 
 def idf(df: int, n: int) -> float:
@@ -145,6 +143,17 @@ class QuestionTerms:
     names: frozenset[str]  # its names and numbers: capitalised words past the first, digits (lower-cased)
     bigrams: frozenset[tuple[str, str]]  # pairs of consecutive salient stems
     negated: bool  # says not / never / no
+    focus: frozenset[str]  # stems of what it asks about: the words after its question word ("the population of")
+
+    def focus_missing(self, present: set[str] | frozenset[str]) -> float:
+        """1 when what the question asks about is absent from `present` stems (0 when there is no focus)."""
+        return float(bool(self.focus) and not self.focus & present)
+
+    def asked_absent(self) -> str | None:
+        """The question's focus word or name that no passage of the index contains, if any: the question
+        asks about something the documents never mention ("the population of", "Shenzhen")."""
+        asked = set(self.focus) | set(stem(sorted(self.names)))
+        return next((self.unstemmed.get(t, t) for t in self.absent if t in asked), None)
 
     def names_missing(self, text: str) -> float:
         """Share of the question's names and numbers that `text` lacks (0 when it has none)."""
@@ -189,7 +198,33 @@ def question_terms(question: str, frequencies: DocumentFrequencies) -> QuestionT
     )
     ordered = stem(query_terms_ordered(question))
     bigrams = frozenset(zip(ordered, ordered[1:], strict=False))
-    return QuestionTerms(weights, unstemmed, tuple(absent), words, names, bigrams, bool(_NEGATION.search(question)))
+    focus = frozenset(stem(question_focus(question)))
+    return QuestionTerms(weights, unstemmed, tuple(absent), words, names, bigrams, bool(_NEGATION.search(question)), focus)
+
+
+_WH = re.compile(r"\b(?:how (?:many|much)|what|which|who|whom|whose|when|where|why|how)\b")
+_SKIP = frozenset(
+    ["is", "are", "was", "were", "did", "does", "do", "has", "have", "had", "the", "a", "an", "of", "kind", "type", "name"]
+)
+
+
+def question_focus(question: str) -> list[str]:
+    """What the question asks about: the salient words right after its question word, before the next
+    stop word ("What is the population of X" -> population; "How many product models does" -> product, models)."""
+    lowered = question.lower()
+    m = _WH.search(lowered)
+    if not m:
+        return []
+    focus: list[str] = []
+    for word in re.findall(r"\w+", lowered[m.end() :]):
+        if not focus and word in _SKIP:
+            continue
+        if word in STOPWORDS or word in _SKIP:
+            break
+        focus.append(word)
+        if len(focus) == 3:
+            break
+    return focus
 
 
 def query_terms_ordered(text: str) -> list[str]:
@@ -245,7 +280,8 @@ def candidate_features(
         present = stems_of(text)
         words = text.split()
         novel = [w for w in re.findall(r"\w+", text.lower()) if w not in terms.words and len(w) > 2]
-        matched = holds_type(kind, text, terms.words) if kind else False
+        found = type_count(kind, text, terms.words) if kind else 0
+        matched = found > 0
         values = {
             "sentence_cosine": float(s_cos[i]),
             "context_cosine": float(c_cos[i]),
@@ -261,8 +297,11 @@ def candidate_features(
             "context_names_missing": terms.names_missing(hit.passage.text[context_start:end]),
             "passage_names_missing": terms.names_missing(hit.passage.title + "\n" + hit.passage.text),
             "negation_mismatch": float(terms.negated != bool(_NEGATION.search(text))),
+            "focus_missing_sentence": terms.focus_missing(present | stems_of(hit.passage.text[context_start:start])),
+            "focus_missing_passage": terms.focus_missing(passage_stems[h]),
             "type_match": float(matched),
             "type_miss": float(kind is not None and not matched),
+            "type_count": math.log1p(found),
             "sentence_rank": 1.0 / rank[i],
             "sentence_margin": float(base[i] - best_other[i]),
             "label_line": float(bool(_LABEL.match(text))),
@@ -293,6 +332,9 @@ CONFIDENCE_FEATURES: tuple[str, ...] = (
     "best_context_names_missing",
     "best_passage_names_missing",
     "best_negation_mismatch",
+    "best_focus_missing_sentence",
+    "best_focus_missing_passage",
+    "all_focus_missing",
     "best_context_bigrams",
     "best_sentence_cosine",
     "top_passage_cosine",
@@ -309,17 +351,20 @@ CONFIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "answer_type": ("best_type_miss",),
     "names": ("best_context_names_missing", "best_passage_names_missing", "best_negation_mismatch"),
+    "focus": ("best_focus_missing_sentence", "best_focus_missing_passage", "all_focus_missing"),
     "dense": ("best_sentence_cosine", "top_passage_cosine"),
 }
 
 
-def question_evidence(candidates: Candidates) -> tuple[float, float]:
-    """(largest normalized IDF of a question term no candidate passage holds, 1 if a term is in no passage at all)."""
+def question_evidence(candidates: Candidates) -> tuple[float, float, float]:
+    """(largest normalized IDF of a question term no candidate passage holds, 1 if a term is in no passage
+    at all, 1 if no candidate passage holds what the question asks about)."""
     union: set[str] = set().union(*candidates.passage_stems) if candidates.passage_stems else set()
-    return candidates.terms.missing_idf(union), float(bool(candidates.terms.absent))
+    terms = candidates.terms
+    return terms.missing_idf(union), float(bool(terms.absent)), terms.focus_missing(union)
 
 
-def confidence_features(features: np.ndarray, logits: np.ndarray, best: int, evidence: tuple[float, float]) -> np.ndarray:
+def confidence_features(features: np.ndarray, logits: np.ndarray, best: int, evidence: tuple[float, ...]) -> np.ndarray:
     """The confidence model's input for the chosen candidate `best`.
 
     `features` and `logits` are every candidate's (the scorer's: their softmax says who answers);
@@ -339,6 +384,9 @@ def confidence_features(features: np.ndarray, logits: np.ndarray, best: int, evi
         "best_context_names_missing": features[best, col["context_names_missing"]],
         "best_passage_names_missing": features[best, col["passage_names_missing"]],
         "best_negation_mismatch": features[best, col["negation_mismatch"]],
+        "best_focus_missing_sentence": features[best, col["focus_missing_sentence"]],
+        "best_focus_missing_passage": features[best, col["focus_missing_passage"]],
+        "all_focus_missing": evidence[2],
         "best_context_bigrams": features[best, col["context_bigrams"]],
         "best_sentence_cosine": features[best, col["sentence_cosine"]],
         "top_passage_cosine": float(features[:, col["passage_cosine"]].max()),
