@@ -273,6 +273,7 @@ def candidate_features(
     rank[order] = np.arange(1, len(rows) + 1)
     best_other = np.where(np.arange(len(rows)) == order[0], base[order[1]] if len(rows) > 1 else base[order[0]], base[order[0]])
     features = np.zeros((len(rows), len(SENTENCE_FEATURES)))
+    passage_names = [terms.names_missing(h.passage.title + "\n" + h.passage.text) for h in hits]
     for i, (pid, start, end, context_start, _, _) in enumerate(rows):
         h = by_id[pid]
         hit = hits[h]
@@ -295,7 +296,7 @@ def candidate_features(
             "novel_words": math.log1p(len(novel)),
             "context_bigrams": terms.bigram_share(hit.passage.text[context_start:end]),
             "context_names_missing": terms.names_missing(hit.passage.text[context_start:end]),
-            "passage_names_missing": terms.names_missing(hit.passage.title + "\n" + hit.passage.text),
+            "passage_names_missing": passage_names[h],
             "negation_mismatch": float(terms.negated != bool(_NEGATION.search(text))),
             "focus_missing_sentence": terms.focus_missing(present | stems_of(hit.passage.text[context_start:start])),
             "focus_missing_passage": terms.focus_missing(passage_stems[h]),
