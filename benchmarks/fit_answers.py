@@ -106,7 +106,7 @@ def foreign_words(data: Path, limit: int = 5000) -> list[str]:
 
 def swapped_questions(questions: list[dict], articles: list[str], fit: set[str], words: list[str]) -> list[dict]:
     """On-topic questions the documents cannot answer, made from answerable ones: what the question asks
-    about (its focus, e.g. "population" in "What is the population of X?") is replaced by a word that no
+    about (its focus, e.g. "height" in "What is the height of X?") is replaced by a word that no
     paragraph uses. Half of the answerable questions of `fit` articles, chosen with the fixed seed."""
     import re
 

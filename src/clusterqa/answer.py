@@ -151,9 +151,9 @@ LIST_WINDOW = 3  # how many following sentences of the same passage may hold tha
 
 
 def listed_after(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
-    """For a question asking for names, when the best sentence counts them ("five clusters are among
-    the finalists") and one of the next sentences of its passage lists them ("The five winners are A, B,
-    ..."), the sentence with the names holds the answer."""
+    """For a question asking for names, when the best sentence counts them ("three cities were
+    shortlisted") and one of the next sentences of its passage lists them ("The shortlisted cities are
+    A, B and C"), the sentence with the names holds the answer."""
     col = SENTENCE_FEATURES.index("type_count")
     if candidates.kind != "name" or not candidates.terms.focus:
         return best

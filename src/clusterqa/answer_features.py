@@ -143,7 +143,7 @@ class QuestionTerms:
     names: frozenset[str]  # its names and numbers: capitalised words past the first, digits (lower-cased)
     bigrams: frozenset[tuple[str, str]]  # pairs of consecutive salient stems
     negated: bool  # says not / never / no
-    focus: frozenset[str]  # stems of what it asks about: the words after its question word ("the population of")
+    focus: frozenset[str]  # stems of what it asks about: the words after its question word ("the height of")
 
     def focus_missing(self, present: set[str] | frozenset[str]) -> float:
         """1 when what the question asks about is absent from `present` stems (0 when there is no focus)."""
@@ -151,7 +151,7 @@ class QuestionTerms:
 
     def asked_absent(self) -> str | None:
         """The question's focus word or name that no passage of the index contains, if any: the question
-        asks about something the documents never mention ("the population of", "Shenzhen")."""
+        asks about something the documents never mention ("the height of", "Lisbon")."""
         asked = set(self.focus) | set(stem(sorted(self.names)))
         return next((self.unstemmed.get(t, t) for t in self.absent if t in asked), None)
 
@@ -210,7 +210,7 @@ _SKIP = frozenset(
 
 def question_focus(question: str) -> list[str]:
     """What the question asks about: the salient words right after its question word, before the next
-    stop word ("What is the population of X" -> population; "How many product models does" -> product, models)."""
+    stop word ("What is the height of X" -> height; "How many river ports does" -> river, ports)."""
     lowered = question.lower()
     m = _WH.search(lowered)
     if not m:
