@@ -200,15 +200,17 @@ s.generation, s.catalog, s.dense, s.encoder = generation, catalog, dense, encode
 s.documents = len(generation.manifest["documents"])
 q = encoder.encode([sys.argv[3]])[0]
 mark("embed question")
-hits, q = s.retrieve(sys.argv[3], 3, Retrieval())
+hits, q = s.retrieve(sys.argv[3], 5, Retrieval())
 mark("retrieve (embed again, dense + FTS5, fuse, fetch)")
 from clusterqa.answer import pick_answer
-answer, hits, conf = pick_answer(sys.argv[3], q, hits, catalog.sentences, catalog.document_frequencies)
-mark("answer sentence")
+pick = pick_answer(sys.argv[3], q, hits, catalog.sentences, catalog.document_frequencies)
+mark("answer sentence (features, two models)")
 from clusterqa import render
 from clusterqa.models import AskResult
 sys.stdout = io.StringIO()
-render.print_result(AskResult(sys.argv[3], tuple(hits), answer, answer is not None, conf, s.documents))
+answer = pick.best if pick.confident else None
+result = AskResult(sys.argv[3], pick.hits[:3], answer, pick.confident, pick.confidence, s.documents, pick.reason, pick.best)
+render.print_result(result)
 sys.stdout = sys.__stdout__
 mark("render (rich)")
 prev = t0

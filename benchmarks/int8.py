@@ -48,7 +48,7 @@ def main() -> None:
         for c in chunk(parse_document(p.name, p.read_bytes()), count, settings.chunking)
     ]
     questions = [json.loads(line)["question"] for line in (ROOT / "tests" / "seed_questions.jsonl").open()]
-    abstracts = [json.loads(line) for line in SCIFACT.open()][:500]
+    abstracts = [json.loads(line) for line in SCIFACT.open()][:200]
     texts = [f"{d['title']} {d['text']}" for d in abstracts]
 
     float_encoder = OnnxEncoder(source)

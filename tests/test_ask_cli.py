@@ -47,17 +47,20 @@ def check_schema(data: dict, question: str) -> None:
     assert set(data) == {"question", "confident", "confidence", "answer", "passages"}
     assert data["question"] == question.strip()
     assert isinstance(data["confident"], bool)
-    assert isinstance(data["confidence"], float)
-    if data["answer"] is None:
+    assert isinstance(data["confidence"], float) and 0.0 <= data["confidence"] <= 1.0  # a probability
+    answer = data["answer"]
+    assert set(answer) == {"text", "source", "line", "score", "reason"}
+    if answer["text"] is None:  # not confident: no answer, a reason in words
         assert data["confident"] is False
+        assert (answer["source"], answer["line"], answer["score"]) == (None, None, None)
+        assert isinstance(answer["reason"], str) and answer["reason"].strip()
     else:
         assert data["confident"] is True
-        answer = data["answer"]
-        assert set(answer) == {"text", "source", "line", "score"}
+        assert answer["reason"] is None
         assert isinstance(answer["text"], str) and answer["text"].strip()
         assert isinstance(answer["source"], str)
         assert isinstance(answer["line"], int) and answer["line"] >= 1
-        assert isinstance(answer["score"], float)
+        assert isinstance(answer["score"], float) and 0.0 <= answer["score"] <= 1.0
     fields = {
         "rank": int,
         "score": float,
@@ -323,6 +326,9 @@ def test_dev_question_answered_in_top_3(built_seeds_index: dict[str, Path], q: d
     assert code == 0 and data["confident"] is True, (code, data["confidence"])
     for p in hit:
         check_passage_cites_its_file(built_seeds_index, p)
+    # The answer is the sentence that holds the answer, not just one from the right passage.
+    answer = data["answer"]
+    assert answer["source"] in q["sources"] and any(a in match_text(answer["text"]) for a in answers), answer
 
 
 @pytest.mark.parametrize("q", UNANSWERABLE, ids=[q["id"] for q in UNANSWERABLE])
@@ -332,7 +338,28 @@ def test_dev_question_unanswerable_is_not_confident(built_seeds_index: dict[str,
     check_schema(data, q["question"])
     assert code == 3, stderr
     assert data["confident"] is False
-    assert data["answer"] is None
+    assert data["answer"]["text"] is None and data["answer"]["reason"]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("q", [QUESTIONS[0], UNANSWERABLE[-1]], ids=["answerable", "unanswerable"])
+def test_top_k_does_not_change_the_answer_or_the_verdict(built_seeds_index: dict[str, Path], q: dict) -> None:
+    """The answer comes from a fixed set of top passages: showing 1 or 10 changes neither it nor its confidence."""
+    runs = [ask_json(built_seeds_index, q["question"], "--top-k", k) for k in ("1", "10")]
+    (code_1, one, _), (code_10, ten, _) = runs
+    assert (len(one["passages"]), len(ten["passages"])) == (1, 10)
+    assert code_1 == code_10
+    assert one["answer"] == ten["answer"]
+    assert (one["confident"], one["confidence"]) == (ten["confident"], ten["confidence"])
+
+
+def test_on_topic_question_the_seeds_cannot_answer_names_the_missing_word(built_seeds_index: dict[str, Path]) -> None:
+    """About a city and a cluster the seeds cover, asking for something they never mention."""
+    question = "What is the unemployment rate of the Pinghu CNC machine tool cluster?"
+    code, data, stderr = ask_json(built_seeds_index, question)
+    check_schema(data, question)
+    assert code == 3, (data["confidence"], data["answer"])
+    assert data["answer"]["reason"] == "no passage mentions 'unemployment'"
     assert "Traceback" not in stderr
 
 

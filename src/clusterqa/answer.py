@@ -1,84 +1,205 @@
-"""The answer sentence and the confidence that the documents answer the question at all."""
+"""The answer sentence and the probability that it answers the question.
+
+Two models, fitted by benchmarks/fit_answers.py on SQuAD 2.0 paragraphs and shipped as data
+(data/answer_model.json), are applied here with numpy alone: a conditional logit scores every
+candidate sentence of the top passages (their softmax says which one answers, if any does) and
+the best one is the answer; a logistic regression turns the chosen sentence and the evidence
+around it into a calibrated probability that it answers.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
-from .lexical import query_terms, stem
+from .answer_features import (
+    CONFIDENCE_FEATURES,
+    SENTENCE_FEATURES,
+    Candidates,
+    DocumentFrequencies,
+    SentenceRows,
+    candidate_features,
+    confidence_features,
+    question_evidence,
+    stems_of,
+)
+from .errors import ClusterQAError
 from .models import Answer, Hit
 
-# A question is answered when its best sentence or passage is at least this similar to it
-# (cosine of the model's embeddings). Calibrated on the development questions with sentence
-# vectors pooled from their passage's pass: answerable ones reach 0.28 and up, off-topic ones
-# stay under 0.22.
-CONFIDENCE_THRESHOLD = 0.25
-LEXICAL_WEIGHT = 0.3  # weight of the IDF-weighted share of question words a sentence contains
-MAX_PASSAGES = 5
-
-SentenceRows = Callable[[Sequence[int]], list[tuple[int, int, int, int, bytes, bytes]]]
-DocumentFrequencies = Callable[[list[str]], tuple[dict[str, int], int]]
+MODEL_PATH = Path(__file__).with_name("data") / "answer_model.json"
+_COUNT = re.compile(r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\b", re.I)
 
 
-def idf(df: int, n: int) -> float:
-    """BM25's inverse document frequency, log(1 + (N - df + 0.5) / (df + 0.5)) (Robertson & Zaragoza 2009)."""
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+@dataclass(frozen=True)
+class Logistic:
+    """p = 1 / (1 + exp(-(w · (x - mean) / scale + b)))."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    intercept: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.weights + self.intercept
+
+    @classmethod
+    def from_json(cls, data: dict, expected: Sequence[str]) -> Logistic:
+        features = tuple(data["features"])
+        if features != tuple(expected):
+            raise ClusterQAError(
+                f"{MODEL_PATH} was fitted on features {list(features)} but the code computes {list(expected)}; "
+                "rerun benchmarks/fit_answers.py"
+            )
+        arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
+        if any(a.shape != (len(features),) for a in arrays):
+            raise ClusterQAError(f"{MODEL_PATH} has coefficient lists of the wrong length; rerun benchmarks/fit_answers.py")
+        return cls(features, arrays[0], arrays[1], arrays[2], float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    passages: int  # the fixed candidate set: top passages the answer is chosen from
+    sentence: Logistic
+    confidence: Logistic
+    threshold: float  # confident when the probability is at least this
+    highlight: float  # a sentence is highlighted when it holds at least this share of the scorer's softmax
+    absent_cap: float  # the confidence of a question whose focus or name no passage contains is at most this
+
+
+@cache
+def answer_model(path: Path = MODEL_PATH) -> AnswerModel:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return AnswerModel(
+            passages=int(data["passages"]),
+            sentence=Logistic.from_json(data["sentence"], SENTENCE_FEATURES),
+            confidence=Logistic.from_json(data["confidence"], CONFIDENCE_FEATURES),
+            threshold=float(data["threshold"]),
+            highlight=float(data["highlight"]),
+            absent_cap=float(data["absent_cap"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ClusterQAError(f"{path} cannot be read ({exc}); reinstall clusterqa") from None
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What the answer stage decided for one question."""
+
+    best: Answer | None  # the highest-scoring sentence, whether or not it is confident
+    confidence: float  # probability that `best` answers the question
+    confident: bool
+    reason: str | None  # why not confident, in words; None when confident
+    hits: tuple[Hit, ...]  # the hits, each with its answering sentence highlighted (if any)
 
 
 def pick_answer(
-    question: str, query: np.ndarray, hits: list[Hit], sentences: SentenceRows, frequencies: DocumentFrequencies
-) -> tuple[Answer | None, list[Hit], float]:
-    """Score every answer candidate of the top passages; the best one is the answer.
-
-    A candidate's score is the better of its own and its context's cosine with the question
-    (both embedded at build time), plus the IDF-weighted share of the question's words it
-    contains, so rare names and numbers count for more than common words. Returns the answer
-    (None when not confident), the hits with their best sentence marked, and the confidence.
-    """
-    top = hits[:MAX_PASSAGES]
-    rows = sentences([h.passage.id for h in top])
-    dense_best = max((h.dense_score or 0.0) for h in hits) if hits else 0.0
-    if not rows:
-        return None, hits, dense_best
-    by_id = {h.passage.id: i for i, h in enumerate(top)}
-    own = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float16).reshape(len(rows), -1)
-    context = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float16).reshape(len(rows), -1)
-    cosines = np.maximum(own.astype(np.float32) @ query, context.astype(np.float32) @ query)
-    texts = [top[by_id[r[0]]].passage.text[r[1] : r[2]] for r in rows]
-
-    terms = query_terms(question)
-    counts, n = frequencies(terms) if terms else ({}, 0)
-    weights: dict[str, float] = {}
-    for term, stemmed in zip(terms, stem(terms), strict=True):
-        weights[stemmed] = max(weights.get(stemmed, 0.0), idf(counts.get(term, 0), n))
-    total = sum(weights.values())
-    scores = []
-    for text, cosine in zip(texts, cosines.tolist(), strict=True):
-        present = set(stem(query_terms(text)))
-        overlap = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
-        scores.append(cosine + LEXICAL_WEIGHT * overlap)
-
-    best_per_hit: dict[int, int] = {}
-    for i, r in enumerate(rows):
-        h = by_id[r[0]]
-        if h not in best_per_hit or scores[i] > scores[best_per_hit[h]]:
-            best_per_hit[h] = i
-    marked = [
-        replace(hit, highlight=(rows[best_per_hit[h]][1], rows[best_per_hit[h]][2])) if h in best_per_hit else hit
-        for h, hit in enumerate(hits)
-    ]
-    best = max(range(len(rows)), key=lambda i: scores[i])
-    confidence = float(max(float(cosines.max()), dense_best))
-    hit = top[by_id[rows[best][0]]]
-    passage = hit.passage
+    question: str,
+    query: np.ndarray,
+    hits: Sequence[Hit],
+    sentences: SentenceRows,
+    frequencies: DocumentFrequencies,
+    model: AnswerModel | None = None,
+) -> Pick:
+    """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer."""
+    model = model or answer_model()
+    top = list(hits[: model.passages])
+    candidates = candidate_features(question, query, top, sentences, frequencies)
+    if not candidates.spans:
+        return Pick(None, 0.0, False, "no passage holds a sentence that could answer it", tuple(hits))
+    logits = model.sentence.logit(candidates.features)
+    best = listed_after(candidates, int(np.argmax(logits)), top)
+    share = np.exp(logits - logits[best])
+    share /= share.sum()
+    evidence = question_evidence(candidates)
+    confidence = float(sigmoid(model.confidence.logit(confidence_features(candidates.features, logits, best, evidence))))
+    if candidates.terms.asked_absent() is not None:
+        confidence = min(confidence, model.absent_cap)
+    confident = confidence >= model.threshold
+    h = candidates.hit_index[best]
+    start, end = candidates.spans[best]
+    passage = top[h].passage
     answer = Answer(
-        text=texts[best],
+        text=passage.text[start:end],
         source=passage.source,
-        line=passage.line_start + passage.text.count("\n", 0, rows[best][1]),
-        score=float(scores[best]),
-        hit_rank=hit.rank,
+        line=passage.line_start + passage.text.count("\n", 0, start),
+        score=float(share[best]),
+        hit_rank=top[h].rank,
     )
-    return (answer if confidence >= CONFIDENCE_THRESHOLD else None), marked, confidence
+    return Pick(
+        best=answer,
+        confidence=confidence,
+        confident=confident,
+        reason=None if confident else _reason(candidates, best, confidence),
+        hits=_highlighted(hits, candidates, share, best if confident else None, model.highlight),
+    )
+
+
+LIST_NAMES = 3  # names a sentence must add to count as the list a counting sentence introduces
+LIST_WINDOW = 3  # how many following sentences of the same passage may hold that list
+
+
+def listed_after(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
+    """For a question asking for names, when the best sentence counts them ("three cities were
+    shortlisted") and one of the next sentences of its passage lists them ("The shortlisted cities are
+    A, B and C"), the sentence with the names holds the answer."""
+    col = SENTENCE_FEATURES.index("type_count")
+    if candidates.kind != "name" or not candidates.terms.focus:
+        return best
+    h = candidates.hit_index[best]
+    text = hits[h].passage.text
+    start, end = candidates.spans[best]
+    if not _COUNT.search(text[start:end]):
+        return best
+    chosen, most = best, max(float(np.expm1(candidates.features[best, col])), LIST_NAMES - 1)
+    for j in range(best + 1, min(best + 1 + LIST_WINDOW, len(candidates.spans))):
+        if candidates.hit_index[j] != h:
+            break
+        names = float(np.expm1(candidates.features[j, col]))
+        listed = text[candidates.spans[j][0] : candidates.spans[j][1]]
+        if names > most and candidates.terms.focus & stems_of(listed):
+            chosen, most = j, names
+    return chosen
+
+
+def _highlighted(
+    hits: Sequence[Hit], candidates: Candidates, probability: np.ndarray, answer: int | None, level: float
+) -> tuple[Hit, ...]:
+    """Each hit with its best sentence marked, only where that sentence scores as answering."""
+    chosen: dict[int, int] = {}
+    for i, h in enumerate(candidates.hit_index):
+        if (probability[i] >= level or i == answer) and (h not in chosen or probability[i] > probability[chosen[h]]):
+            chosen[h] = i
+    if answer is not None:
+        chosen[candidates.hit_index[answer]] = answer
+    return tuple(replace(hit, highlight=candidates.spans[chosen[h]]) if h in chosen else hit for h, hit in enumerate(hits))
+
+
+def _reason(candidates: Candidates, best: int, confidence: float) -> str:
+    """Why the best sentence is not a confident answer, naming the evidence that is missing."""
+    terms = candidates.terms
+    absent = terms.asked_absent()
+    if absent is not None:
+        return f"no passage mentions '{absent}'"
+    union = set().union(*candidates.passage_stems)
+    missing = sorted((t for t in terms.weights if t not in union), key=lambda t: -terms.weights[t])
+    if missing:
+        word = terms.unstemmed[missing[0]]
+        if missing[0] in terms.absent:
+            return f"no passage mentions '{word}'"
+        return f"none of the best-matching passages mentions '{word}'"
+    col = SENTENCE_FEATURES.index("type_miss")
+    if candidates.kind and candidates.features[best, col]:
+        return f"the closest sentence states no {candidates.kind}, which the question asks for"
+    return f"the closest sentence matches the question only weakly (probability {confidence:.2f} that it answers)"

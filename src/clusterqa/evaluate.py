@@ -16,14 +16,15 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .errors import ClusterQAError, UsageError
-from .metrics import mean, rounded, trec_measures
-from .models import AskResult, Hit, Retrieval
+from .metrics import mean, reliability_curve, roc_auc, rounded, trec_measures
+from .models import Answer, AskResult, Hit, Retrieval
 from .search import Searcher
 
 if TYPE_CHECKING:
     from .indexer import Progress
 
-ANSWER_TOP_K = 3  # passages the answer is picked from: `clusterqa ask`'s default --top-k
+ANSWER_TOP_K = 3  # `clusterqa ask`'s default --top-k (the answer itself comes from a fixed set of top passages)
+RETRIEVED_AT = 5  # answer accuracy is also reported on the questions whose answer is in the top 5 passages
 
 
 # --- what `beir` shares: the error and the JSON-lines reader ---------------------------
@@ -140,6 +141,7 @@ class QuestionOutcome:
     relevant: tuple[bool, ...]  # per ranking entry
     result: AskResult  # the normal `ask` path (folded, answer picked, confidence)
     answer_correct: bool | None  # None for unanswerable questions
+    best_correct: bool  # the best sentence, confident or not, contains an answer (False for unanswerable ones)
     relevant_in_index: int  # passages of the index that answer it (the qrels)
 
     def __post_init__(self) -> None:
@@ -189,6 +191,10 @@ class Summary:
     answer_accuracy: float | None
     abstention_precision: float | None  # of the questions flagged not confident, how many are unanswerable
     abstention_recall: float | None  # of the unanswerable questions, how many were flagged
+    answer_accuracy_retrieved: float | None = None  # best sentence right, answerable with an answer in the top 5
+    answerable_flagged: float | None = None  # share of answerable questions flagged not confident
+    confidence_auc: float | None = None  # ROC AUC of the confidence, answerable vs unanswerable
+    reliability: tuple[dict, ...] = ()  # per confidence bin: predicted vs observed share answered right
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +209,10 @@ class Summary:
             "answer_accuracy": rounded(self.answer_accuracy),
             "abstention_precision": rounded(self.abstention_precision),
             "abstention_recall": rounded(self.abstention_recall),
+            "answer_accuracy_top5": rounded(self.answer_accuracy_retrieved),
+            "answerable_flagged": rounded(self.answerable_flagged),
+            "confidence_auc": rounded(self.confidence_auc),
+            "reliability": [{k: rounded(v) if isinstance(v, float) else v for k, v in b.items()} for b in self.reliability],
         }
 
 
@@ -239,7 +249,8 @@ def evaluate_questions(
         ranking, _ = searcher.retrieve(q.question, top_k, retrieval, fold_duplicates=False)
         qrels = relevant_ids.of(q)
         result = ask(searcher, q.question, answer_top_k, retrieval)
-        correct = None if q.unanswerable else result.answer is not None and contains_answer(result.answer.text, q.answers)
+        correct = None if q.unanswerable else result.answer is not None and _right(result.answer, q)
+        best_correct = not q.unanswerable and result.best is not None and _right(result.best, q)
         outcomes.append(
             QuestionOutcome(
                 question=q,
@@ -247,12 +258,18 @@ def evaluate_questions(
                 relevant=tuple(h.passage.id in qrels for h in ranking),
                 result=result,
                 answer_correct=correct,
+                best_correct=best_correct,
                 relevant_in_index=len(qrels),
             )
         )
     if progress:
         progress("questions", len(questions), len(questions))
     return QuestionSetReport(_summarize(outcomes, relevant_ids), tuple(outcomes), top_k, retrieval)
+
+
+def _right(answer: Answer, q: Question) -> bool:
+    """The sentence comes from one of the question's sources and contains one of its answers."""
+    return PurePosixPath(answer.source).name in q.sources and contains_answer(answer.text, q.answers)
 
 
 class _PassageQrels:
@@ -295,6 +312,7 @@ def _summarize(outcomes: Sequence[QuestionOutcome], qrels: _PassageQrels) -> Sum
         ("RR@10", "nDCG@10", "R@10"),
     )
     true_flags = sum(1 for o in flagged if o.question.unanswerable)
+    retrieved = [o for o in answerable if o.hit_at(RETRIEVED_AT)]
     return Summary(
         questions=len(outcomes),
         answerable=len(answerable),
@@ -307,6 +325,10 @@ def _summarize(outcomes: Sequence[QuestionOutcome], qrels: _PassageQrels) -> Sum
         answer_accuracy=mean([bool(o.answer_correct) for o in answerable]),
         abstention_precision=true_flags / len(flagged) if flagged else None,
         abstention_recall=true_flags / len(unanswerable) if unanswerable else None,
+        answer_accuracy_retrieved=mean([o.best_correct for o in retrieved]),
+        answerable_flagged=mean([not o.result.confident for o in answerable]),
+        confidence_auc=roc_auc([o.result.confidence for o in answerable], [o.result.confidence for o in unanswerable]),
+        reliability=tuple(reliability_curve([o.result.confidence for o in outcomes], [o.best_correct for o in outcomes])),
     )
 
 

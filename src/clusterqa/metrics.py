@@ -69,3 +69,56 @@ def paired_randomization_p(a: Sequence[float], b: Sequence[float], seed: int = 0
     observed = abs(diff.mean())
     signs = np.random.default_rng(seed).choice((-1.0, 1.0), size=(PERMUTATIONS, diff.size))
     return float(((np.abs((signs * diff).mean(axis=1)) >= observed - 1e-12).sum() + 1) / (PERMUTATIONS + 1))
+
+
+def roc_auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative, ties half.
+
+    The Mann-Whitney U statistic divided by n_pos * n_neg (Hanley and McNeil, Radiology 1982).
+    """
+    import numpy as np
+
+    pos = np.asarray(positives, dtype=np.float64)
+    neg = np.asarray(negatives, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        return None
+    scores = np.concatenate([pos, neg])
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # average ranks over ties
+    start = 0
+    while start < len(scores):
+        end = start
+        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
+    return float(u / (len(pos) * len(neg)))
+
+
+def reliability_curve(predicted: Sequence[float], observed: Sequence[bool], bins: int = 10) -> list[dict]:
+    """Per equal-width bin of predicted probability: count, mean prediction, observed share of positives.
+
+    A calibrated probability has predicted close to observed in every bin (DeGroot and Fienberg, 1983).
+    """
+    import numpy as np
+
+    p = np.asarray(predicted, dtype=np.float64)
+    y = np.asarray(observed, dtype=np.float64)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    curve = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            curve.append(
+                {
+                    "low": b / bins,
+                    "high": (b + 1) / bins,
+                    "count": int(inside.sum()),
+                    "predicted": float(p[inside].mean()),
+                    "observed": float(y[inside].mean()),
+                }
+            )
+    return curve

@@ -29,14 +29,21 @@ def passage_json(hit: Hit) -> dict[str, Any]:
 
 
 def result_json(result: AskResult) -> dict[str, Any]:
-    a = result.answer
     return {
         "question": result.question,
         "confident": result.confident,
         "confidence": round(result.confidence, 4),
-        "answer": None if a is None else {"text": a.text, "source": a.source, "line": a.line, "score": round(a.score, 4)},
+        "answer": _answer_json(result),
         "passages": [passage_json(h) for h in result.hits],
     }
+
+
+def _answer_json(result: AskResult) -> dict[str, Any]:
+    """The answer sentence; when not confident its fields are null and `reason` says why."""
+    a = result.answer
+    if a is None:
+        return {"text": None, "source": None, "line": None, "score": None, "reason": result.reason or "no confident answer"}
+    return {"text": a.text, "source": a.source, "line": a.line, "score": round(a.score, 4), "reason": None}
 
 
 def print_json(data: dict[str, Any], one_line: bool = False) -> None:
@@ -120,6 +127,8 @@ def print_result(result: AskResult, seeds: Path | None = None) -> None:
         out.print(
             Text(f"No passage in {result.documents} documents answers this confidently. Nearest passages:", style="bold yellow")
         )
+        if result.reason:
+            out.print(Text(f"        ({result.reason})", style="yellow"))
     for hit in result.hits:
         p = hit.passage
         out.print()

@@ -38,10 +38,20 @@ def print_question_report(report: QuestionSetReport) -> None:
         ("answer accuracy", s.answer_accuracy),
         ("abstention precision", s.abstention_precision),
         ("abstention recall", s.abstention_recall),
+        ("answer accuracy, answer in top 5", s.answer_accuracy_retrieved),
+        ("answerable flagged", s.answerable_flagged),
+        ("confidence ROC AUC", s.confidence_auc),
     ]
     for name, value in rows:
         summary.add_row(name, _number(value))
     console.print(summary)
+    if s.reliability:
+        curve = Table(title="reliability: confidence vs share answered right")
+        for column in ("confidence", "questions", "predicted", "observed"):
+            curve.add_column(column, justify="right")
+        for b in s.reliability:
+            curve.add_row(f"{b['low']:.1f}-{b['high']:.1f}", str(b["count"]), f"{b['predicted']:.3f}", f"{b['observed']:.3f}")
+        console.print(curve)
     console.print(
         f"[dim]ranking: top {report.top_k} passages, mode {report.retrieval.mode}, near-duplicates not folded; "
         "answers: the `ask` path[/]"

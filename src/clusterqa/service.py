@@ -113,20 +113,21 @@ def _refresh(settings: Settings, generation: Generation, warn: Warn, progress) -
 
 
 def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Retrieval()) -> AskResult:
-    from .answer import pick_answer
+    """The top_k passages and the answer, chosen from a fixed set of top passages whatever top_k is."""
+    from .answer import answer_model, pick_answer
 
     question = check_question(question)
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, not {top_k}")
-    hits, query = searcher.retrieve(question, top_k, retrieval)
-    answer, hits, confidence = pick_answer(
-        question, query, hits, searcher.catalog.sentences, searcher.catalog.document_frequencies
-    )
+    hits, query = searcher.retrieve(question, max(top_k, answer_model().passages), retrieval)
+    pick = pick_answer(question, query, hits, searcher.catalog.sentences, searcher.catalog.document_frequencies)
     return AskResult(
         question=question,
-        hits=tuple(hits),
-        answer=answer,
-        confident=answer is not None,
-        confidence=confidence,
+        hits=pick.hits[:top_k],
+        answer=pick.best if pick.confident else None,
+        confident=pick.confident,
+        confidence=pick.confidence,
         documents=searcher.documents,
+        reason=pick.reason,
+        best=pick.best,
     )
