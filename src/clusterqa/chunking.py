@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .config import ChunkingSettings
-from .models import Chunk, Document
+from .models import Block, Chunk, Document
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces (without special tokens) for each text."""
@@ -52,6 +52,15 @@ _ABBREVIATIONS = frozenset(
 )
 
 
+MIN_ANSWER_WORDS = 5  # headings and fragments are not answers
+MIN_WRAP_WIDTH = 40  # a paragraph whose longest line is shorter is not hard-wrapped prose (an address, a poem)
+# A line that starts a list item or a "Label:" field is a statement of its own, never a wrapped continuation.
+_LIST_ITEM = re.compile(r"[^\S\n]*(?:[-*+•‣◦]|\d{1,3}[.)])\s")
+_LABEL = re.compile(r"[^\S\n]*[A-Z][\w'’&/-]*(?: [\w'’&/-]+){0,3}:(?:\s|$)")
+_LINE = re.compile(r"[^\n]+")
+_BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+")
+
+
 @dataclass(frozen=True)
 class Span:
     """[start, end) in a document's normalized text."""
@@ -61,28 +70,72 @@ class Span:
     paragraph: int
 
 
+def paragraphs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Blank-line separated paragraphs of text[start:end], whitespace trimmed."""
+    end = len(text) if end is None else end
+    found = []
+    cursor = start
+    for m in _BLANK_LINES.finditer(text, start, end):
+        s, e = _trim(text, cursor, m.start())
+        if s < e:
+            found.append((s, e))
+        cursor = m.end()
+    s, e = _trim(text, cursor, end)
+    if s < e:
+        found.append((s, e))
+    return found
+
+
 def sentence_spans(text: str) -> list[Span]:
-    """Sentences (and lone lines) of `text`, whitespace trimmed, each tagged with its paragraph."""
+    """Sentences of `text` (lone short lines are statements of their own), each tagged with its paragraph.
+
+    Lines that were hard-wrapped to fit a width are read as one paragraph, see `line_groups`.
+    """
     spans: list[Span] = []
-    paragraph = 0
-    previous_end = 0
-    for block_start, block_end in _blocks(text):
-        if spans and text.count("\n", previous_end, block_start) >= 2:
-            paragraph += 1
-        previous_end = block_end
-        for start, end in _split_sentences(text, block_start, block_end):
-            spans.append(Span(start, end, paragraph))
+    for paragraph, (start, end) in enumerate(paragraphs(text)):
+        spans.extend(Span(s, e, paragraph) for s, e in prose_sentences(text, start, end))
     return spans
 
 
-def _blocks(text: str) -> list[tuple[int, int]]:
-    """Non-blank lines: a line break always ends a sentence in these documents' layout."""
-    blocks = []
-    for m in re.finditer(r"[^\n]+", text):
-        start, end = _trim(text, m.start(), m.end())
-        if start < end:
-            blocks.append((start, end))
-    return blocks
+def prose_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentences of one prose paragraph text[start:end]."""
+    pieces = []
+    for group_start, group_end in line_groups(text, start, end):
+        pieces.extend(_split_sentences(text, group_start, group_end))
+    return pieces
+
+
+def line_groups(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The lines of a paragraph, with hard-wrapped lines joined: a line break is a soft wrap when the
+    line was broken because the next word did not fit the paragraph's width.
+
+    The width is the paragraph's longest line (at least MIN_WRAP_WIDTH). A line ending in a colon or a
+    Markdown hard break, and a line before a list item or a "Label:" field, is never joined to the next.
+    """
+    lines = []
+    for m in _LINE.finditer(text, start, end):
+        s, e = _trim(text, m.start(), m.end())
+        if s < e:
+            lines.append((m.start(), s, e, m.end()))
+    if not lines:
+        return []
+    width = max(e - line_start for line_start, _, e, _ in lines)
+    groups = [[lines[0][1], lines[0][2]]]
+    for (prev_start, _, prev_end, prev_raw_end), (next_start, s, e, _) in zip(lines, lines[1:]):  # noqa: B905
+        if width >= MIN_WRAP_WIDTH and _wrapped(text, prev_start, prev_end, prev_raw_end, next_start, s, e, width):
+            groups[-1][1] = e
+        else:
+            groups.append([s, e])
+    return [(s, e) for s, e in groups]
+
+
+def _wrapped(text: str, prev_start: int, prev_end: int, prev_raw_end: int, next_start: int, s: int, e: int, width: int) -> bool:
+    if text[prev_end - 1] == ":" or text[prev_end - 1] == "\\" or text.startswith("  ", prev_raw_end - 2):
+        return False
+    if _LIST_ITEM.match(text, next_start, e) or _LABEL.match(text, next_start, e):
+        return False
+    first_word = text[s:e].split(None, 1)[0]
+    return (prev_end - prev_start) + 1 + len(first_word) > width
 
 
 def _split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -130,54 +183,34 @@ def _split_long(text: str, span: Span, limit: int, count: TokenCounter) -> list[
     return pieces
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence (prose), a heading, or a line of a code/table/list block: what passages are packed from."""
+
+    span: Span  # span.paragraph is the index of the unit's block
+    tokens: int
+    kind: str
+    section: str
+
+
 def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -> list[Chunk]:
     """Pack sentences into passages of at most `max_tokens` word pieces.
 
     A passage ends at a paragraph break once it holds `min_tokens`, so short headings join
     the paragraph they introduce. When a paragraph must be split, the next passage repeats
     the previous sentence (if it is at most `overlap_tokens`) so no statement loses its context.
+    A heading starts a new passage (so a passage lies in one section), and code, tables and
+    lists never share a passage with prose. Answer candidates are the passage's full prose sentences.
     """
     text = document.text
-    sentences = sentence_spans(text)
-    if not sentences:
+    units = _units(document, count, settings.max_tokens)
+    if not units:
         return []
-    counts = count([text[s.start : s.end] for s in sentences])
-    units: list[tuple[Span, int]] = []
-    for span, n in zip(sentences, counts, strict=True):
-        if n > settings.max_tokens:
-            pieces = _split_long(text, span, settings.max_tokens, count)
-            units.extend(zip(pieces, count([text[p.start : p.end] for p in pieces]), strict=True))
-        else:
-            units.append((span, n))
-
-    groups: list[list[tuple[Span, int]]] = []
-    current: list[tuple[Span, int]] = []
-    tokens = 0
-    for span, n in units:
-        if current:
-            new_paragraph = span.paragraph != current[-1][0].paragraph
-            if tokens + n > settings.max_tokens or (new_paragraph and tokens >= settings.min_tokens):
-                groups.append(current)
-                last_span, last_n = current[-1]
-                carry = (
-                    not new_paragraph
-                    and last_n <= settings.overlap_tokens
-                    and len(current) > 1
-                    and last_n + n <= settings.max_tokens
-                )
-                current, tokens = ([(last_span, last_n)], last_n) if carry else ([], 0)
-        current.append((span, n))
-        tokens += n
-    # A short tail ("Post a Comment") belongs with the passage before it.
-    if groups and tokens < settings.min_tokens and _tokens(groups[-1]) + tokens <= settings.max_tokens:
-        groups[-1] = groups[-1] + [u for u in current if u not in groups[-1]]
-    else:
-        groups.append(current)
-
+    groups = _group(units, settings)
     newlines = [i for i, c in enumerate(document.original) if c == "\n"]
     chunks = []
     for ordinal, group in enumerate(groups):
-        start, end = _whole_characters(document, group[0][0].start, group[-1][0].end)
+        start, end = _whole_characters(document, group[0].span.start, group[-1].span.end)
         orig_start, orig_end = document.original_span(start, end)
         passage = text[start:end]
         chunks.append(
@@ -190,9 +223,101 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
                 line_start=bisect.bisect_right(newlines, orig_start - 1) + 1 if orig_start else 1,
                 line_end=bisect.bisect_right(newlines, orig_end - 1) + 1,
                 text_hash=text_hash(passage),
+                section=group[-1].section,
+                candidates=_candidates(text, group, start, document.title),
             )
         )
     return chunks
+
+
+def _units(document: Document, count: TokenCounter, limit: int) -> list[_Unit]:
+    text = document.text
+    blocks = document.blocks or tuple(Block(s, e) for s, e in paragraphs(text))
+    pieces: list[tuple[Span, Block]] = []
+    for index, block in enumerate(blocks):
+        if block.kind == "prose":
+            found = prose_sentences(text, block.start, block.end)
+        elif block.kind == "heading":
+            found = [_trim(text, block.start, block.end)]
+        else:  # code, tables, lists: line by line
+            found = [_trim(text, m.start(), m.end()) for m in _LINE.finditer(text, block.start, block.end)]
+        pieces.extend((Span(s, e, index), block) for s, e in found if s < e)
+    counts = count([text[span.start : span.end] for span, _ in pieces])
+    units: list[_Unit] = []
+    for (span, block), n in zip(pieces, counts, strict=True):
+        if n > limit:
+            cut = _split_long(text, span, limit, count)
+            for piece, m in zip(cut, count([text[p.start : p.end] for p in cut]), strict=True):
+                units.append(_Unit(piece, m, block.kind, block.section))
+        else:
+            units.append(_Unit(span, n, block.kind, block.section))
+    return units
+
+
+def _hard_break(current: list[_Unit], unit: _Unit) -> bool:
+    """Whether `unit` must start a new passage whatever the sizes."""
+    if all(u.kind == "heading" for u in current):
+        return False  # a heading joins what it introduces
+    if unit.kind == "heading":
+        return True
+    previous = current[-1]
+    return unit.span.paragraph != previous.span.paragraph and (unit.kind != "prose" or previous.kind != "prose")
+
+
+def _group(units: list[_Unit], settings: ChunkingSettings) -> list[list[_Unit]]:
+    groups: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    tokens = 0
+    hard_start = True  # the current passage began at a hard break: it never joins the one before
+
+    def close() -> None:
+        # A short tail ("Post a Comment") belongs with the passage before it.
+        if not hard_start and groups and tokens < settings.min_tokens and _tokens(groups[-1]) + tokens <= settings.max_tokens:
+            groups[-1] = groups[-1] + [u for u in current if u not in groups[-1]]
+        else:
+            groups.append(current)
+
+    for unit in units:
+        n = unit.tokens
+        if current:
+            if _hard_break(current, unit):
+                close()
+                current, tokens, hard_start = [], 0, True
+            else:
+                new_paragraph = unit.span.paragraph != current[-1].span.paragraph
+                if tokens + n > settings.max_tokens or (new_paragraph and tokens >= settings.min_tokens):
+                    groups.append(current)
+                    last = current[-1]
+                    carry = (
+                        not new_paragraph
+                        and last.tokens <= settings.overlap_tokens
+                        and len(current) > 1
+                        and last.tokens + n <= settings.max_tokens
+                    )
+                    current, tokens = ([last], last.tokens) if carry else ([], 0)
+                    hard_start = False
+        current.append(unit)
+        tokens += n
+    close()
+    return groups
+
+
+def _candidates(text: str, group: list[_Unit], start: int, title: str) -> tuple[tuple[int, int, int], ...]:
+    """Full prose sentences other than the title, as (start, end, context start) offsets in the passage.
+
+    A sentence often leans on the one before it ("it generated ..."), so each candidate's
+    context span starts at the previous candidate.
+    """
+    prose = [u.span for u in group if u.kind == "prose"]
+    if not prose:
+        return ()
+    full = [s for s in prose if len(text[s.start : s.end].split()) >= MIN_ANSWER_WORDS]
+    chosen = [s for s in (full or prose) if text[s.start : s.end].strip() != title.strip()] or prose
+    candidates = []
+    for i, span in enumerate(chosen):
+        context = chosen[i - 1].start if i else span.start
+        candidates.append((span.start - start, span.end - start, context - start))
+    return tuple(candidates)
 
 
 def _whole_characters(document: Document, start: int, end: int) -> tuple[int, int]:
@@ -211,8 +336,8 @@ def _whole_characters(document: Document, start: int, end: int) -> tuple[int, in
     return start, end
 
 
-def _tokens(group: list[tuple[Span, int]]) -> int:
-    return sum(n for _, n in group)
+def _tokens(group: list[_Unit]) -> int:
+    return sum(u.tokens for u in group)
 
 
 def text_hash(text: str) -> str:
