@@ -31,7 +31,7 @@ from .planning import (
     skipped_differ,
     skipped_entries,
 )
-from .sentences import Candidate, answer_candidates
+from .sentences import Candidate
 from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, model_key, write_json
 
 if TYPE_CHECKING:
@@ -281,12 +281,16 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _sentence_spans(entries: list[tuple[DocumentInfo, list[Chunk]]]) -> list[tuple[int, str, Candidate]]:
-    """(passage id, passage text, candidate) for every answer candidate, in passage order."""
+    """(passage id, passage text, candidate) for every answer candidate, in passage order.
+
+    The candidates are the chunker's (`Chunk.candidates`): full prose sentences, never code,
+    tables, lists or headings; carried-over passages bring theirs from the previous catalog.
+    """
     rows = []
     pid = 0
-    for info, chunks in entries:
+    for _, chunks in entries:
         for c in chunks:
-            rows.extend((pid, c.text, cand) for cand in answer_candidates(c.text, info.title))
+            rows.extend((pid, c.text, Candidate(*cand)) for cand in c.candidates)
             pid += 1
     return rows
 

@@ -73,7 +73,7 @@ def read_markdown(original: str, text: str) -> Layout:
             if first == last:
                 continue
         raw.append(RawBlock(first, last, kind))
-    blocks = finish(text, raw, fields.get("title", ""))
+    blocks = finish(text, raw)
     text_lines = [line for line in text.split("\n")[skip:] if not _MYST_LABEL.fullmatch(line.strip())]
     fallback_title, fallback_date = title_and_date("\n".join(text_lines))
     first_heading = next((b.heading for b in raw if b.kind == "heading"), "")

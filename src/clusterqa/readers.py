@@ -46,14 +46,13 @@ def line_starts(text: str) -> list[int]:
     return starts
 
 
-def finish(text: str, raw: Sequence[RawBlock], title: str = "") -> tuple[Block, ...]:
+def finish(text: str, raw: Sequence[RawBlock]) -> tuple[Block, ...]:
     """Located blocks with their section paths.
 
     The heading path is built from heading levels. When the document opens with a heading of the
     shallowest level and that level is used only there, the heading is the document's title rather
     than a section: it is left out
     of the paths, so citations read "guide.md § Install › Linux", not "guide.md § Guide › Install › Linux".
-    A document that states its `title` elsewhere (front matter) keeps a heading of another name as a section.
     """
     starts = line_starts(text)
     headings = [b for b in raw if b.kind == "heading"]
@@ -61,7 +60,7 @@ def finish(text: str, raw: Sequence[RawBlock], title: str = "") -> tuple[Block, 
     if headings:
         top = min(h.level for h in headings)
         alone = headings[0].level == top and sum(h.level == top for h in headings) == 1 and raw[0] is headings[0]
-        if alone and (not title or nfkc(title) == nfkc(headings[0].heading)):
+        if alone:
             title_heading = headings[0]
     path: list[tuple[int, str]] = []
     blocks = []
@@ -192,7 +191,7 @@ def read_org(original: str, text: str) -> Layout:
             raw.extend(RawBlock(i, i + 1, "heading", *headings[i]) for i in range(b.first, b.last))
         else:
             raw.append(b)
-    blocks = finish(text, raw, keywords.get("title", ""))
+    blocks = finish(text, raw)
     if not blocks:
         return Layout("", None, ())
     fallback_title, fallback_date = title_and_date(text[blocks[0].start :])

@@ -17,6 +17,7 @@ def passage_json(hit: Hit) -> dict[str, Any]:
         "source": p.source,
         "title": p.title,
         "date": p.date,
+        "section": p.section,
         "line_start": p.line_start,
         "line_end": p.line_end,
         "char_start": p.char_start,
@@ -45,6 +46,13 @@ def _cite(p: Passage) -> str:
     return f"{p.source}:{p.line_start}" + (f"-{p.line_end}" if p.line_end != p.line_start else "")
 
 
+def _where(p: Passage) -> str:
+    """`guide.md § Install › Linux, lines 40-52`; `notes.txt  lines 3-9` outside any section."""
+    if p.section:
+        return f"{p.source} § {p.section}, lines {p.line_start}-{p.line_end}"
+    return f"{p.source}  lines {p.line_start}-{p.line_end}"
+
+
 def print_result(result: AskResult) -> None:
     from rich.console import Console
     from rich.padding import Padding
@@ -66,7 +74,7 @@ def print_result(result: AskResult) -> None:
         console.print(
             Text.assemble(
                 (f"[{hit.rank}] ", "bold"),
-                (f"{p.source}  lines {p.line_start}-{p.line_end}", "dim cyan" if dim else "cyan"),
+                (_where(p), "dim cyan" if dim else "cyan"),
                 (f"  {p.title}", "dim italic" if dim else "italic"),
                 (f"  {p.date}" if p.date else "", "dim"),
                 (f"  (similarity {hit.dense_score:.2f})" if hit.dense_score is not None else "", "dim"),

@@ -23,7 +23,7 @@ from typing import Any
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexOutdatedError
 
 FORMAT = "clusterqa-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: passages carry their section path
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CATALOG = "passages.sqlite"
