@@ -11,6 +11,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clusterqa.chunking import chunk, sentence_spans
 from clusterqa.config import ChunkingSettings
@@ -370,3 +372,62 @@ def test_wrapped_markdown_seeds_give_the_same_hits_and_answers(
         assert hits[0] == hits[1], (k, hits)
     assert sum(1 for i in answerable if (original[i][0] or 99) <= 3) == len(answerable)
     assert [o[1] for o in as_markdown] == [o[1] for o in original]
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties: any Markdown-ish or rst/org-ish text maps back to its file
+
+
+_MD_PIECES = [
+    "# ",
+    "## ",
+    "\n",
+    "\n\n",
+    "\r\n",
+    "```\n",
+    "    ",
+    "- ",
+    "1. ",
+    "| a | b |\n|---|---|\n",
+    "---\n",
+    "+++\n",
+    "title: T\n",
+    "(label)=\n",
+    "=====\n",
+    "* ",
+    "#+TITLE: x\n",
+    "#+BEGIN_SRC\n",
+    ".. ",
+    "::\n",
+    "Word ",
+    "sentence. ",
+    "Label: ",
+    "\u00a0",
+    "\ufb01",
+    "e\u0301",
+    "中文。",
+    "x" * 50 + " ",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pieces=st.lists(st.one_of(st.sampled_from(_MD_PIECES), st.text(max_size=5)), min_size=1, max_size=40),
+    suffix=st.sampled_from([".md", ".rst", ".org", ".txt"]),
+)
+def test_any_layout_maps_back_to_the_file(pieces: list[str], suffix: str) -> None:
+    try:
+        document = parse_document("gen" + suffix, "".join(pieces).encode("utf-8", "surrogatepass"))
+    except (ValueError, UnicodeEncodeError):
+        return
+    config = ChunkingSettings(max_tokens=12, min_tokens=4, overlap_tokens=3)
+    chunks = chunk(document, fake_count, config)
+    original = document.original
+    for i, c in enumerate(chunks):
+        assert c.ordinal == i
+        assert normalize(original[c.char_start : c.char_end]) == c.text
+        assert c.line_start == 1 + original.count("\n", 0, c.char_start)
+        assert c.line_end == 1 + original.count("\n", 0, c.char_end - 1)
+        for start, end, context in c.candidates:
+            assert 0 <= context <= start < end <= len(c.text)
+            assert c.text[start:end] == c.text[start:end].strip()
