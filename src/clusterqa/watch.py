@@ -70,7 +70,7 @@ def watch_and_index(settings: Settings, reindex: Callable[[], None], warn: Calla
             _reindex(reindex, warn)
             if not ready:
                 ready = True
-                warn(f"watching {settings.seeds} for changes to {' and '.join(SUFFIXES)} files (Ctrl-C stops)")
+                warn(f"watching {settings.seeds} for changes to {', '.join(SUFFIXES)} files (Ctrl-C stops)")
             if changes:
                 rebuilds += 1
                 if stop_after and rebuilds >= stop_after:
