@@ -53,14 +53,15 @@ def read_markdown(original: str, text: str) -> Layout:
 
     lines = original.split("\n")
     skip, fields = front_matter(lines)
-    # The front matter's lines are blanked, not cut, so the parser's line numbers are the file's.
-    body = "\n" * skip + "\n".join(lines[skip:])
+    # The front matter's lines are blanked, not cut, so the parser's line numbers are the file's; a lone
+    # carriage return, a line break to the parser but not to citations, is read as a space.
+    body = re.sub("\r(?!\n)", " ", "\n" * skip + "\n".join(lines[skip:]))
     tokens = MarkdownIt("commonmark").enable("table").parse(body)
     raw: list[RawBlock] = []
     for index, token in enumerate(tokens):
         if token.level != 0 or not token.map or token.nesting == -1:
             continue
-        first, last = token.map
+        first, last = token.map[0], min(token.map[1], len(lines))
         if token.type == "heading_open":
             raw.append(RawBlock(first, last, "heading", int(token.tag[1:]), tokens[index + 1].content))
             continue

@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .chunking import paragraphs
 from .models import Block
+from .splitting import paragraphs, trim
 from .titles import find_date, title_and_date
 
 
@@ -69,18 +69,10 @@ def finish(text: str, raw: Sequence[RawBlock]) -> tuple[Block, ...]:
             while path and path[-1][0] >= b.level:
                 path.pop()
             path.append((b.level, " ".join(b.heading.split())))
-        start, end = _trim(text, starts[b.first], starts[min(b.last, len(starts) - 1)])
+        start, end = trim(text, starts[b.first], starts[min(b.last, len(starts) - 1)])
         if start < end:
             blocks.append(Block(start, end, b.kind, " › ".join(name for _, name in path)))
     return tuple(blocks)
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def nfkc(value: str) -> str:
