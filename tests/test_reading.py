@@ -314,6 +314,34 @@ def test_answers_cite_the_file_exactly(reading_workspace: dict, question: str, s
     assert words(original.split("\n")[data["answer"]["line"] - 1]).startswith(answer[:20])
 
 
+def test_carried_over_passages_keep_section_and_candidates(encoder_dir: Path, tmp_path: Path) -> None:
+    """A rebuild after another file changed carries guide.md's passages over from the catalog unchanged."""
+    from clusterqa.catalog import Catalog
+    from clusterqa.encoder import TokenCounter
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "guide.md").write_text(GUIDE, "utf-8")
+    (seeds / "old.markdown").write_text("Old page\n\nThe old customs house became a museum.\n", "utf-8")
+    index = seed_index_folder(tmp_path / "index", encoder_dir)
+    generations = []
+    for _ in range(2):
+        result = run_cli("index", "--seeds", str(seeds), "--index", str(index))
+        assert result.returncode == 0, result.stderr
+        generations.append(live_generation(index))
+        (seeds / "old.markdown").write_text("Old page\n\nThe old customs house became a library.\n", "utf-8")
+    assert "1 changed" in result.stderr and generations[0] != generations[1], result.stderr
+    document = parse_document("guide.md", GUIDE.encode())
+    expected = chunk(document, TokenCounter(encoder_dir / "tokenizer.json"), ChunkingSettings())
+    assert {c.section for c in expected} == {"", "Maintenance › Valves", "Maintenance › Motors", "Contacts"}
+    for generation in generations:
+        catalog = Catalog(generation / "passages.sqlite")
+        try:
+            assert catalog.chunks_of("guide.md") == expected
+        finally:
+            catalog.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # The seeds as wrapped Markdown answer like the seeds
 
