@@ -54,7 +54,7 @@ def main() -> None:
     float_encoder = OnnxEncoder(source)
     reference = float_encoder.encode(texts)
     float_top = _top10(float_encoder, passages, questions)
-    float_time = _timed(float_encoder, texts)
+    float_time = _timed(float_encoder, texts[:50])
     print(f"{'config':28} {'cos min':>8} {'cos median':>10} {'same top-10':>11} {'s (float)':>9} {'s (int8)':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, options in CONFIGS.items():
@@ -64,10 +64,10 @@ def main() -> None:
             encoder = OnnxEncoder(target)
             cosines = (encoder.encode(texts) * reference).sum(axis=1)
             same = sum(a == b for a, b in zip(_top10(encoder, passages, questions), float_top, strict=True))
-            print(
-                f"{name:28} {cosines.min():8.4f} {float(np.median(cosines)):10.4f} {same:>5}/{len(questions):<5} "
-                f"{float_time:9.1f} {_timed(encoder, texts):9.1f}"
-            )
+            # Speed matters only for a configuration that passes the gate.
+            speed = f"{_timed(encoder, texts[:50]):9.1f}" if same == len(questions) else f"{'(failed)':>9}"
+            agreement = f"{cosines.min():8.4f} {float(np.median(cosines)):10.4f} {same:>5}/{len(questions):<5}"
+            print(f"{name:28} {agreement} {float_time:9.1f} {speed}")
 
 
 def _top10(encoder, passages: list[str], questions: list[str]) -> list[list[int]]:  # noqa: ANN001

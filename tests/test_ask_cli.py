@@ -67,6 +67,7 @@ def check_schema(data: dict, question: str) -> None:
         "source": str,
         "title": str,
         "date": (str, type(None)),
+        "section": str,
         "line_start": int,
         "line_end": int,
         "char_start": int,

@@ -30,7 +30,8 @@ CREATE TABLE passages (
     line_start INTEGER NOT NULL,
     line_end INTEGER NOT NULL,
     text TEXT NOT NULL,
-    text_hash TEXT NOT NULL
+    text_hash TEXT NOT NULL,
+    section TEXT NOT NULL DEFAULT ''  -- heading path, " › "-joined
 );
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
 CREATE TABLE sentences (             -- answer candidates, embedded at build time
@@ -78,10 +79,11 @@ def write_catalog(
                             c.line_end,
                             c.text,
                             c.text_hash,
+                            c.section,
                         )
                     )
                     passage_id += 1
-                db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)", sentences)
             db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
     finally:
@@ -110,7 +112,7 @@ class Catalog:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._query(
-            "SELECT p.id, d.source, d.title, d.date, p.text, p.char_start, p.char_end, p.line_start, p.line_end "
+            "SELECT p.id, d.source, d.title, d.date, p.text, p.char_start, p.char_end, p.line_start, p.line_end, p.section "
             f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             ids,
         )
@@ -128,20 +130,23 @@ class Catalog:
         )
 
     def chunks_of(self, source: str) -> list[Chunk]:
-        """The stored passages of one document, to carry over unchanged into a new generation."""
+        """The stored passages of one document, to carry over unchanged into a new generation,
+        with their section and answer candidates."""
         rows = self._query(
-            "SELECT d.source, p.ordinal, p.text, p.char_start, p.char_end, p.line_start, p.line_end, p.text_hash, p.id "
-            "FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY p.ordinal",
+            "SELECT d.source, p.ordinal, p.text, p.char_start, p.char_end, p.line_start, p.line_end, p.text_hash, "
+            "p.section, p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY p.ordinal",
             (source,),
         )
-        candidates: dict[int, list[tuple[int, int, int]]] = {}
-        for pid, start, end, context_start in self._query(
-            "SELECT s.passage_id, s.start, s.end, s.context_start FROM sentences s JOIN passages p ON p.id = s.passage_id "
-            "JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY s.passage_id, s.start",
-            (source,),
-        ):
-            candidates.setdefault(pid, []).append((start, end, context_start))
-        return [Chunk(*row[:8], candidates=tuple(candidates.get(row[8], ()))) for row in rows]
+        candidates: dict[int, list[tuple[int, int, int]]] = {row[9]: [] for row in rows}
+        if rows:
+            marks = ",".join("?" * len(rows))
+            for pid, start, end, context_start in self._query(
+                f"SELECT passage_id, start, end, context_start FROM sentences WHERE passage_id IN ({marks}) "
+                "ORDER BY passage_id, start",
+                [row[9] for row in rows],
+            ):
+                candidates[pid].append((start, end, context_start))
+        return [Chunk(*row[:9], candidates=tuple(candidates[row[9]])) for row in rows]
 
     def ids_of(self, source: str) -> list[int]:
         rows = self._query(

@@ -9,109 +9,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .config import ChunkingSettings
-from .models import Chunk, Document
+from .models import Block, Chunk, Document
+from .splitting import LINE, Span, line_groups, paragraphs, prose_sentences, sentence_spans, trim
+
+__all__ = ["MIN_ANSWER_WORDS", "Span", "TokenCounter", "chunk", "line_groups", "paragraphs", "sentence_spans", "text_hash"]
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces (without special tokens) for each text."""
 
-# A sentence ends at . ! ? (or CJK enders) plus closing quotes/brackets, before whitespace.
-# NFKC turns the fullwidth ！ and ？ into ASCII, so in normalized CJK text an ASCII ! or ?
-# directly followed by a CJK character ends a sentence too.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-_SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’)\]]*(?=\s)|[。！？]|[!?]+(?=[" + _CJK + "])")
-_ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "st",
-        "no",
-        "co",
-        "ltd",
-        "inc",
-        "corp",
-        "vs",
-        "etc",
-        "e.g",
-        "i.e",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-    ]
-)
-
-
-@dataclass(frozen=True)
-class Span:
-    """[start, end) in a document's normalized text."""
-
-    start: int
-    end: int
-    paragraph: int
-
-
-def sentence_spans(text: str) -> list[Span]:
-    """Sentences (and lone lines) of `text`, whitespace trimmed, each tagged with its paragraph."""
-    spans: list[Span] = []
-    paragraph = 0
-    previous_end = 0
-    for block_start, block_end in _blocks(text):
-        if spans and text.count("\n", previous_end, block_start) >= 2:
-            paragraph += 1
-        previous_end = block_end
-        for start, end in _split_sentences(text, block_start, block_end):
-            spans.append(Span(start, end, paragraph))
-    return spans
-
-
-def _blocks(text: str) -> list[tuple[int, int]]:
-    """Non-blank lines: a line break always ends a sentence in these documents' layout."""
-    blocks = []
-    for m in re.finditer(r"[^\n]+", text):
-        start, end = _trim(text, m.start(), m.end())
-        if start < end:
-            blocks.append((start, end))
-    return blocks
-
-
-def _split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    pieces = []
-    cursor = start
-    for m in _SENTENCE_END.finditer(text, start, end):
-        stop = m.end()
-        word = text[cursor : m.start()].rsplit(None, 1)[-1:] or [""]
-        if word[0].lower().rstrip(".") in _ABBREVIATIONS or (len(word[0]) == 1 and word[0].isupper()):
-            continue
-        following = text[stop:end].lstrip()
-        if following and following[0].islower():
-            continue
-        s, e = _trim(text, cursor, stop)
-        if s < e:
-            pieces.append((s, e))
-        cursor = stop
-    s, e = _trim(text, cursor, end)
-    if s < e:
-        pieces.append((s, e))
-    return pieces
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
+MIN_ANSWER_WORDS = 5  # headings and fragments are not answers
 
 
 def _split_long(text: str, span: Span, limit: int, count: TokenCounter) -> list[Span]:
@@ -130,56 +36,34 @@ def _split_long(text: str, span: Span, limit: int, count: TokenCounter) -> list[
     return pieces
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence (prose), a heading, or a line of a code/table/list block: what passages are packed from."""
+
+    span: Span  # span.paragraph is the index of the unit's block
+    tokens: int
+    kind: str
+    section: str
+
+
 def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -> list[Chunk]:
     """Pack sentences into passages of at most `max_tokens` word pieces.
 
     A passage ends at a paragraph break once it holds `min_tokens`, so short headings join
     the paragraph they introduce. When a paragraph must be split, the next passage repeats
     the previous sentence (if it is at most `overlap_tokens`) so no statement loses its context.
+    A heading starts a new passage (so a passage lies in one section), and code, tables and
+    lists never share a passage with prose. Answer candidates are the passage's full prose sentences.
     """
     text = document.text
-    sentences = sentence_spans(text)
-    if not sentences:
+    units = _units(document, count, settings.max_tokens)
+    if not units:
         return []
-    counts = count([text[s.start : s.end] for s in sentences])
-    units: list[tuple[Span, int]] = []
-    for span, n in zip(sentences, counts, strict=True):
-        if n > settings.max_tokens:
-            pieces = _split_long(text, span, settings.max_tokens, count)
-            units.extend(zip(pieces, count([text[p.start : p.end] for p in pieces]), strict=True))
-        else:
-            units.append((span, n))
-
-    groups: list[list[tuple[Span, int]]] = []
-    current: list[tuple[Span, int]] = []
-    tokens = 0
-    for span, n in units:
-        if current:
-            new_paragraph = span.paragraph != current[-1][0].paragraph
-            if tokens + n > settings.max_tokens or (new_paragraph and tokens >= settings.min_tokens):
-                groups.append(current)
-                last_span, last_n = current[-1]
-                carry = (
-                    not new_paragraph
-                    and last_n <= settings.overlap_tokens
-                    and len(current) > 1
-                    and last_n + n <= settings.max_tokens
-                )
-                current, tokens = ([(last_span, last_n)], last_n) if carry else ([], 0)
-        current.append((span, n))
-        tokens += n
-    # A short tail ("Post a Comment") belongs with the passage before it.
-    if groups and tokens < settings.min_tokens and _tokens(groups[-1]) + tokens <= settings.max_tokens:
-        groups[-1] = groups[-1] + [u for u in current if u not in groups[-1]]
-    else:
-        groups.append(current)
-
-    from .sentences import answer_candidates  # sentences builds on this module's splitter
-
+    groups = _group(units, settings)
     newlines = [m.start() for m in re.finditer("\n", document.original)]
     chunks = []
     for ordinal, group in enumerate(groups):
-        start, end = _whole_characters(document, group[0][0].start, group[-1][0].end)
+        start, end = _whole_characters(document, group[0].span.start, group[-1].span.end)
         orig_start, orig_end = document.original_span(start, end)
         passage = text[start:end]
         chunks.append(
@@ -192,10 +76,101 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
                 line_start=bisect.bisect_right(newlines, orig_start - 1) + 1 if orig_start else 1,
                 line_end=bisect.bisect_right(newlines, orig_end - 1) + 1,
                 text_hash=text_hash(passage),
-                candidates=tuple((c.start, c.end, c.context_start) for c in answer_candidates(passage, document.title)),
+                section=group[-1].section,
+                candidates=_candidates(text, group, start, document.title),
             )
         )
     return chunks
+
+
+def _units(document: Document, count: TokenCounter, limit: int) -> list[_Unit]:
+    text = document.text
+    blocks = document.blocks or tuple(Block(s, e) for s, e in paragraphs(text))
+    pieces: list[tuple[Span, Block]] = []
+    for index, block in enumerate(blocks):
+        if block.kind == "prose":
+            found = prose_sentences(text, block.start, block.end)
+        elif block.kind == "heading":
+            found = [trim(text, block.start, block.end)]
+        else:  # code, tables, lists: line by line
+            found = [trim(text, m.start(), m.end()) for m in LINE.finditer(text, block.start, block.end)]
+        pieces.extend((Span(s, e, index), block) for s, e in found if s < e)
+    counts = count([text[span.start : span.end] for span, _ in pieces])
+    units: list[_Unit] = []
+    for (span, block), n in zip(pieces, counts, strict=True):
+        if n > limit:
+            cut = _split_long(text, span, limit, count)
+            for piece, m in zip(cut, count([text[p.start : p.end] for p in cut]), strict=True):
+                units.append(_Unit(piece, m, block.kind, block.section))
+        else:
+            units.append(_Unit(span, n, block.kind, block.section))
+    return units
+
+
+def _hard_break(current: list[_Unit], unit: _Unit) -> bool:
+    """Whether `unit` must start a new passage whatever the sizes."""
+    if all(u.kind == "heading" for u in current):
+        return False  # a heading joins what it introduces
+    if unit.kind == "heading":
+        return True
+    previous = current[-1]
+    return unit.span.paragraph != previous.span.paragraph and (unit.kind != "prose" or previous.kind != "prose")
+
+
+def _group(units: list[_Unit], settings: ChunkingSettings) -> list[list[_Unit]]:
+    groups: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    tokens = 0
+    hard_start = True  # the current passage began at a hard break: it never joins the one before
+
+    def close() -> None:
+        # A short tail ("Post a Comment") belongs with the passage before it.
+        if not hard_start and groups and tokens < settings.min_tokens and _tokens(groups[-1]) + tokens <= settings.max_tokens:
+            groups[-1] = groups[-1] + [u for u in current if u not in groups[-1]]
+        else:
+            groups.append(current)
+
+    for unit in units:
+        n = unit.tokens
+        if current:
+            if _hard_break(current, unit):
+                close()
+                current, tokens, hard_start = [], 0, True
+            else:
+                new_paragraph = unit.span.paragraph != current[-1].span.paragraph
+                if tokens + n > settings.max_tokens or (new_paragraph and tokens >= settings.min_tokens):
+                    groups.append(current)
+                    last = current[-1]
+                    carry = (
+                        not new_paragraph
+                        and last.tokens <= settings.overlap_tokens
+                        and len(current) > 1
+                        and last.tokens + n <= settings.max_tokens
+                    )
+                    current, tokens = ([last], last.tokens) if carry else ([], 0)
+                    hard_start = False
+        current.append(unit)
+        tokens += n
+    close()
+    return groups
+
+
+def _candidates(text: str, group: list[_Unit], start: int, title: str) -> tuple[tuple[int, int, int], ...]:
+    """Full prose sentences other than the title, as (start, end, context start) offsets in the passage.
+
+    A sentence often leans on the one before it ("it generated ..."), so each candidate's
+    context span starts at the previous candidate.
+    """
+    prose = [u.span for u in group if u.kind == "prose"]
+    if not prose:
+        return ()
+    full = [s for s in prose if len(text[s.start : s.end].split()) >= MIN_ANSWER_WORDS]
+    chosen = [s for s in (full or prose) if text[s.start : s.end].strip() != title.strip()] or prose
+    candidates = []
+    for i, span in enumerate(chosen):
+        context = chosen[i - 1].start if i else span.start
+        candidates.append((span.start - start, span.end - start, context - start))
+    return tuple(candidates)
 
 
 def _whole_characters(document: Document, start: int, end: int) -> tuple[int, int]:
@@ -214,8 +189,8 @@ def _whole_characters(document: Document, start: int, end: int) -> tuple[int, in
     return start, end
 
 
-def _tokens(group: list[tuple[Span, int]]) -> int:
-    return sum(n for _, n in group)
+def _tokens(group: list[_Unit]) -> int:
+    return sum(u.tokens for u in group)
 
 
 def text_hash(text: str) -> str:

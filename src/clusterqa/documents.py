@@ -10,52 +10,18 @@ import unicodedata
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from .errors import NoDocumentsError
 from .models import Document, Skipped
+from .readers import SUFFIXES, reader_for
+from .titles import title_and_date
 
-SUFFIXES = (".txt", ".md")
+__all__ = ["SUFFIXES", "Scan", "SourceFile", "decode", "normalize", "parse_document", "read_document", "scan", "title_and_date"]
+
 _BINARY_SNIFF = 8192
-_HEADER_LINES = 4  # a stated date lives in the first lines, not in the body's history
-
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_DATE_PATTERNS = [
-    # 2023-08-17, 2023/08/17, 2023.08.17
-    re.compile(r"(?<!\d)(?P<year>\d{4})[-/.](?P<mnum>\d{1,2})[-/.](?P<day>\d{1,2})(?!\d)"),
-    # July 31 2020, July 31, 2020, July 31 18:38 2020
-    re.compile(
-        _MONTH + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?:\d{1,2}:\d{2}(?::\d{2})?\s+)?(?P<year>\d{4})(?!\d)",
-        re.IGNORECASE,
-    ),
-    # 31 July 2020
-    re.compile(r"(?<!\d)(?P<day>\d{1,2})\s+" + _MONTH + r",?\s+(?P<year>\d{4})(?!\d)", re.IGNORECASE),
-    # 2020年7月31日
-    re.compile(r"(?P<year>\d{4})年(?P<mnum>\d{1,2})月(?P<day>\d{1,2})日"),
-]
-_DATE_LABEL = r"(?:date|dated|posted|post time|published|updated)?\s*:?\s*"
+# When detection finds several encodings that read the bytes equally well, name the common one.
+_PREFERRED_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
 
 
 @dataclass(frozen=True)
@@ -74,54 +40,129 @@ class Scan:
     skipped: tuple[Skipped, ...]
 
 
-def scan(seeds: Path, ignored: Callable[[str, bool], bool] | None = None) -> Scan:
-    """List the .txt and .md files under `seeds`, recursively, in a stable order.
+@dataclass(frozen=True)
+class _Found:
+    file: SourceFile
+    via_link: bool  # reached through a symbolic link (to the file or to a folder above it)
+    order: int
 
-    `ignored(path relative to seeds, is_dir)` drops folders and files (see `ignore.IgnoreRules`).
+
+def scan(seeds: Path, ignored: Callable[[str, bool], bool] | None = None) -> Scan:
+    """List the readable files (SUFFIXES) under `seeds`, recursively, in a stable order.
+
+    Linked folders are followed like linked files; a link back to a folder it is inside is not
+    (reported once). A file reachable by several paths is listed once, under its path without a
+    link when it has one, else under the first path found. `ignored(path relative to seeds,
+    is_dir)` drops folders and files (see `ignore.IgnoreRules`).
     """
     if not seeds.exists():
         raise NoDocumentsError(f"seeds folder {seeds} does not exist; create it or pass --seeds DIR")
     if not seeds.is_dir():
         raise NoDocumentsError(f"seeds path {seeds} is not a folder; pass --seeds DIR")
-    files: list[SourceFile] = []
+    found: dict[tuple[int, int], _Found] = {}
     skipped: list[Skipped] = []
-    for dirpath, dirnames, filenames in os.walk(seeds):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if ignored is not None:
-            here = Path(dirpath).relative_to(seeds).as_posix()
-            dirnames[:] = [d for d in dirnames if not ignored(d if here == "." else f"{here}/{d}", True)]
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
-                continue
-            path = Path(dirpath, name)
-            source = path.relative_to(seeds).as_posix()
-            if ignored is not None and ignored(source, False):
-                continue
-            try:
-                st = path.stat()
-            except OSError as exc:
-                skipped.append(Skipped(source, f"cannot be read ({exc.strerror})"))
-                continue
-            if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
-                skipped.append(Skipped(source, "is not a regular file"))
-                continue
-            files.append(SourceFile(path, source, st.st_size, st.st_mtime_ns))
-    return Scan(tuple(files), tuple(skipped))
+    root = seeds.stat()
+    _walk(seeds, "", False, ((root.st_dev, root.st_ino),), found, skipped, ignored)
+    files = tuple(f.file for f in sorted(found.values(), key=lambda f: f.order))
+    return Scan(files, tuple(skipped))
+
+
+def _walk(
+    folder: Path,
+    prefix: str,
+    via_link: bool,
+    ancestors: tuple[tuple[int, int], ...],
+    found: dict[tuple[int, int], _Found],
+    skipped: list[Skipped],
+    ignored: Callable[[str, bool], bool] | None,
+) -> None:
+    try:
+        entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append(Skipped(prefix.rstrip("/") or ".", f"folder cannot be read ({exc.strerror})"))
+        return
+    folders = []
+    for entry in entries:
+        source = prefix + entry.name
+        try:
+            is_folder = entry.is_dir()
+        except OSError:
+            is_folder = False
+        if ignored is not None and ignored(source, is_folder):
+            continue
+        if is_folder:
+            folders.append(entry)
+            continue
+        if not entry.name.lower().endswith(SUFFIXES):
+            continue
+        path = Path(entry.path)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            skipped.append(Skipped(source, f"cannot be read ({exc.strerror})"))
+            continue
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+            skipped.append(Skipped(source, "is not a regular file"))
+            continue
+        linked = via_link or entry.is_symlink()
+        key = (st.st_dev, st.st_ino)
+        seen = found.get(key)
+        if seen is None or (seen.via_link and not linked):
+            order = len(found) if seen is None else seen.order
+            found[key] = _Found(SourceFile(path, source, st.st_size, st.st_mtime_ns), linked, order)
+    for entry in folders:
+        try:
+            st = os.stat(entry.path)
+        except OSError as exc:
+            skipped.append(Skipped(prefix + entry.name, f"folder cannot be read ({exc.strerror})"))
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in ancestors:
+            skipped.append(Skipped(prefix + entry.name, "links back to a folder it is inside; not followed"))
+            continue
+        _walk(
+            Path(entry.path),
+            prefix + entry.name + "/",
+            via_link or entry.is_symlink(),
+            (*ancestors, key),
+            found,
+            skipped,
+            ignored,
+        )
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The text of a file's bytes and the encoding it was read with: UTF-8 (a BOM dropped) when valid,
+    else the encoding charset-normalizer finds. Raises ValueError with the reason it cannot be read."""
+    if b"\x00" in data[:_BINARY_SNIFF]:
+        raise ValueError("looks binary (contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as exc:
+        bad = exc.start
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise ValueError(f"is not UTF-8 (bad byte at offset {bad}) and no text encoding fits it; convert it to UTF-8")
+    ties = {m.encoding: m for m in matches if m.chaos <= best.chaos + 0.01}
+    chosen = next((ties[name] for name in _PREFERRED_ENCODINGS if name in ties), best)
+    return str(chosen), chosen.encoding
 
 
 def read_bytes_checked(data: bytes, max_bytes: int) -> str:
     """Decode a file's bytes, or raise ValueError with the reason it cannot be indexed."""
+    return _checked(data, max_bytes)[0]
+
+
+def _checked(data: bytes, max_bytes: int) -> tuple[str, str]:
     if len(data) > max_bytes:
         raise ValueError(_too_big(len(data), max_bytes))
-    if b"\x00" in data[:_BINARY_SNIFF]:
-        raise ValueError("looks binary (contains NUL bytes)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"is not valid UTF-8 (bad byte at offset {exc.start}); convert it to UTF-8") from None
+    text, encoding = decode(data)
     if not text.strip():
         raise ValueError("is empty")
-    return text
+    return text, encoding
 
 
 def _too_big(size: int, max_bytes: int) -> str:
@@ -151,17 +192,22 @@ def read_document(file: SourceFile, max_bytes: int) -> Document:
 
 
 def parse_document(source: str, data: bytes, max_bytes: int = 10 * 1024 * 1024) -> Document:
-    original = read_bytes_checked(data, max_bytes)
+    """A file's bytes as a Document, read by the reader of its format (see `readers`)."""
+    original, encoding = _checked(data, max_bytes)
     text, offsets = normalize_with_offsets(original)
-    title, when = title_and_date(text)
+    layout = reader_for(source)(original, text)
+    if not layout.blocks:
+        raise ValueError("has no text besides its front matter")
     return Document(
         source=source,
-        title=title,
-        date=when,
+        title=layout.title,
+        date=layout.date,
         text=text,
         original=original,
         sha256=hashlib.sha256(data).hexdigest(),
         offsets=offsets,
+        blocks=layout.blocks,
+        encoding=encoding,
     )
 
 
@@ -211,39 +257,3 @@ def _normalize_clusters(text: str, start: int, stop: int, pieces: list[str], off
         else:
             offsets.extend([start] * len(piece))
         start = end
-
-
-def title_and_date(text: str) -> tuple[str, str | None]:
-    """Title: the first non-empty line. Date: the first full date stated in the header lines.
-
-    When the title line itself carries the date (" date 2023-08-17 The first batch..."),
-    the date and its label are taken off the title.
-    """
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    title = lines[0].lstrip("#").strip() if lines else ""
-    for index, line in enumerate(lines[:_HEADER_LINES]):
-        found = _find_date(line)
-        if found is None:
-            continue
-        iso, match = found
-        if index == 0:
-            stripped = re.sub(r"^\s*" + _DATE_LABEL + re.escape(match) + r"[\s:,-]*", "", title, flags=re.I)
-            title = stripped or title
-        return title, iso
-    return title, None
-
-
-def _find_date(line: str) -> tuple[str, str] | None:
-    best: tuple[int, str, str] | None = None
-    for pattern in _DATE_PATTERNS:
-        for m in pattern.finditer(line):
-            groups = m.groupdict()
-            month = int(groups["mnum"]) if groups.get("mnum") else _MONTHS[groups["month"].lower()]
-            try:
-                day = date(int(groups["year"]), month, int(groups["day"]))
-            except ValueError:
-                continue
-            if best is None or m.start() < best[0]:
-                best = (m.start(), day.isoformat(), m.group(0))
-            break
-    return (best[1], best[2]) if best else None

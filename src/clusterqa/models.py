@@ -7,6 +7,24 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Block:
+    """A located piece of a document's layout: [start, end) of its normalized text.
+
+    kind: "prose" (sentences, answer candidates), "heading", or a block that is searchable but never
+    an answer and never shares a passage with prose: "code", "table", "list", "other".
+    """
+
+    start: int
+    end: int
+    kind: str = "prose"
+    section: str = ""  # heading path, " › "-joined; a heading's own path includes itself
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end:
+            raise ValueError(f"bad block span {self.start}..{self.end}")
+
+
+@dataclass(frozen=True)
 class Document:
     """One readable file under the seeds folder, its text NFKC-normalized."""
 
@@ -18,6 +36,9 @@ class Document:
     sha256: str  # of the file's bytes
     offsets: array | None = field(default=None, repr=False, compare=False)
     # offsets[i] is where normalized char i starts in `original`; None when identical.
+    blocks: tuple[Block, ...] = field(default=(), repr=False, compare=False)
+    # The reader's layout; () means plain text (paragraphs of prose). Front matter is in no block.
+    encoding: str = "utf-8"  # how the file's bytes were decoded
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of `text` back to `original`."""

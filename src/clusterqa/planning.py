@@ -124,6 +124,8 @@ def classify(settings: Settings, previous: Generation | None, warn: Warn, announ
         except ValueError as exc:
             skipped.append(Skipped(f.source, str(exc)))
             continue
+        if document.encoding != "utf-8":
+            warn(f"read {f.source} as {document.encoding}")
         if entry and entry["sha256"] == document.sha256:
             touched.append(f.source)
             work.entries[f.source] = {**entry, "size": f.size, "mtime_ns": f.mtime_ns}

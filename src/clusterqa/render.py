@@ -19,6 +19,7 @@ def passage_json(hit: Hit) -> dict[str, Any]:
         "source": p.source,
         "title": p.title,
         "date": p.date,
+        "section": p.section,
         "line_start": p.line_start,
         "line_end": p.line_end,
         "char_start": p.char_start,
@@ -102,6 +103,14 @@ def _cite(p: Passage) -> str:
     return f"{p.source}:{p.line_start}" + (f"-{p.line_end}" if p.line_end != p.line_start else "")
 
 
+def _where(p: Passage, seeds: Path | None) -> str:
+    """`guide.md:40 § Install › Linux, lines 40-52`; `notes.txt:3  lines 3-9` outside any section."""
+    cite = f"{display_path(seeds, p.source)}:{p.line_start}"
+    if p.section:
+        return f"{cite} § {p.section}, lines {p.line_start}-{p.line_end}"
+    return f"{cite}  lines {p.line_start}-{p.line_end}"
+
+
 def print_question(question: str, first: bool = True) -> None:
     """The question before its answer, when several are answered in one run (`ask --file`, a piped shell)."""
     from rich.text import Text
@@ -135,10 +144,7 @@ def print_result(result: AskResult, seeds: Path | None = None) -> None:
         out.print(
             Text.assemble(
                 (f"[{hit.rank}] ", "bold"),
-                (
-                    f"{display_path(seeds, p.source)}:{p.line_start}  lines {p.line_start}-{p.line_end}",
-                    "dim cyan" if dim else "cyan",
-                ),
+                (_where(p, seeds), "dim cyan" if dim else "cyan"),
                 (f"  {p.title}", "dim italic" if dim else "italic"),
                 (f"  {p.date}" if p.date else "", "dim"),
                 (f"  (similarity {hit.dense_score:.2f})" if hit.dense_score is not None else "", "dim"),

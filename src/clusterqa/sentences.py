@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .chunking import sentence_spans
+from .chunking import MIN_ANSWER_WORDS, sentence_spans
 
-MIN_ANSWER_WORDS = 5  # headings and fragments are not answers
+__all__ = ["MIN_ANSWER_WORDS", "Candidate", "answer_candidates"]
 
 
 @dataclass(frozen=True)

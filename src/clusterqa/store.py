@@ -22,7 +22,7 @@ from typing import Any
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexOutdatedError
 
 FORMAT = "clusterqa-index"
-FORMAT_VERSION = 3  # 3: the encoder is recorded by key and export id, and lives in the user cache
+FORMAT_VERSION = 3  # 3: the encoder recorded by key and export id (it lives in the user cache); passages carry their section path
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CATALOG = "passages.sqlite"

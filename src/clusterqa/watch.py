@@ -83,7 +83,7 @@ def watch_and_index(settings: Settings, reindex: Callable[[], None], warn: Calla
                         _reindex(reindex, warn)
                         if not announced:
                             announced = True
-                            warn(f"watching {settings.seeds} for changes to {' and '.join(SUFFIXES)} files (Ctrl-C stops)")
+                            warn(f"watching {settings.seeds} for changes to {', '.join(SUFFIXES)} files (Ctrl-C stops)")
                         catch_up = False
                         if changes:
                             rebuilds += 1
