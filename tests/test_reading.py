@@ -284,10 +284,10 @@ def test_code_block_is_searchable_but_never_the_answer(reading_workspace: dict) 
     sources = [(p["source"], p["text"]) for p in data["passages"]]
     assert any(text.startswith("```sh\ngrease --valves all") for _, text in sources), sources
     answer = data["answer"]
-    assert answer is None or "--valves" not in answer["text"], answer
+    assert answer["text"] is None or "--valves" not in answer["text"], answer
     code, data, stderr = ask(reading_workspace, "Who is the harbour master, and who works the night shift?")
     assert any("- harbour master: Ingrid Vos" in p["text"] for p in data["passages"]), data["passages"]
-    assert data["answer"] is None or "Ingrid Vos" not in data["answer"]["text"], data["answer"]
+    assert data["answer"]["text"] is None or "Ingrid Vos" not in data["answer"]["text"], data["answer"]
 
 
 @pytest.mark.parametrize(
@@ -388,7 +388,7 @@ def test_wrapped_markdown_seeds_give_the_same_hits_and_answers(
             for rank, p in enumerate(data["passages"], start=1)
             if Path(p["source"]).stem in stems and any(a in words(p["text"]) for a in answers)
         ]
-        answer = data["answer"]
+        answer = data["answer"] if data["answer"]["text"] else None  # not confident: text is null
         return (min(ranks, default=None), answer and (words(answer["text"]), Path(answer["source"]).stem))
 
     questions = load_questions()
