@@ -66,6 +66,7 @@ class PassageVectors:
                 self.out[pid] = passages[c.text_hash]
                 if self.with_sentences and c.candidates:
                     yield from _rows(pid, c, sentences[sentence_key(c)])
+        self._encoder = None  # onnxruntime's working memory goes before the catalog and FAISS files are finished
 
     def _window_vectors(self, window: Sequence[Chunk]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         passages = self.cache.get(c.text_hash for c in window)
