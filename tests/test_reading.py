@@ -276,7 +276,7 @@ def test_section_in_json_and_terminal_citation(reading_workspace: dict) -> None:
     assert data["answer"]["line"] == 17
     cites_exactly(reading_workspace["seeds"], top)
     shown = run_cli("ask", question, "--seeds", str(reading_workspace["seeds"]), "--index", str(reading_workspace["index"]))
-    assert "guide.md § Maintenance › Valves, lines 13-18" in shown.stdout, shown.stdout
+    assert "guide.md:13 § Maintenance › Valves, lines 13-18" in shown.stdout, shown.stdout
 
 
 def test_code_block_is_searchable_but_never_the_answer(reading_workspace: dict) -> None:

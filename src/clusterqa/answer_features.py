@@ -90,6 +90,10 @@ _NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _DATE = re.compile(
     r"\b(?:1\d{3}|20\d{2})s?\b|\b(?:" + "|".join(_MONTHS) + r")\b|\bcentur(?:y|ies)\b|\b\d{1,2}(?:st|nd|rd|th)\b", re.I
 )
+# "How often": a number, or a word of frequency ("every hour", "twice a year", "annually").
+_FREQUENCY = re.compile(
+    _NUMBER.pattern + r"|\b(?:every|each|once|twice|thrice|daily|weekly|monthly|yearly|annually|hourly|per)\b", re.I
+)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'-]*", re.M)
 _NEGATION = re.compile(r"\b(?:not|never|no|none|without)\b|n't\b", re.I)
 _LABEL = re.compile(r"^\s*[\w .&'/()-]{1,40}:\s")
@@ -97,9 +101,7 @@ _LABEL = re.compile(r"^\s*[\w .&'/()-]{1,40}:\s")
 # What the question asks for, from its wording: (pattern, type). First match wins.
 _QUESTION_TYPES = (
     (
-        re.compile(
-            r"\bhow (?:many|much|long|far|old|big|large|tall|high|often|fast)\b|\bwhat (?:percentage|percent|number|amount)\b"
-        ),
+        re.compile(r"\bhow (?:many|much|long|far|old|big|large|tall|high|fast)\b|\bwhat (?:percentage|percent|number|amount)\b"),
         "number",
     ),
     (
@@ -109,6 +111,7 @@ _QUESTION_TYPES = (
         ),
         "date",
     ),
+    (re.compile(r"\bhow often\b"), "frequency"),
     (re.compile(r"\bwho(?:m|se)?\b"), "name"),
     (re.compile(r"\bwhere\b|\bwhat (?:country|city|place|region|province|state|town|continent)\b"), "name"),
     (re.compile(r"\bwhich\b|\bwhat (?:is|was|are|were) the name\b|\bname (?:of|the)\b"), "name"),
@@ -116,14 +119,14 @@ _QUESTION_TYPES = (
 
 
 def question_type(question: str) -> str | None:
-    """What kind of answer the question asks for: number, date, name, or None (a small rule set)."""
+    """What kind of answer the question asks for: number, frequency, date, name, or None (a small rule set)."""
     lowered = question.lower()
     return next((kind for pattern, kind in _QUESTION_TYPES if pattern.search(lowered)), None)
 
 
 def type_count(kind: str, text: str, question_words: set[str] | frozenset[str]) -> int:
     """How many things of `kind` `text` holds that the question does not already say (a list of names counts each)."""
-    pattern = {"number": _NUMBER, "date": _DATE}.get(kind, _CAPITALISED)
+    pattern = {"number": _NUMBER, "frequency": _FREQUENCY, "date": _DATE}.get(kind, _CAPITALISED)
     return len({m.group(0).lower() for m in pattern.finditer(text)} - set(question_words))
 
 
@@ -202,7 +205,10 @@ def question_terms(question: str, frequencies: DocumentFrequencies) -> QuestionT
     return QuestionTerms(weights, unstemmed, tuple(absent), words, names, bigrams, bool(_NEGATION.search(question)), focus)
 
 
-_WH = re.compile(r"\b(?:how (?:many|much)|what|which|who|whom|whose|when|where|why|how)\b")
+# "how often/long/far..." is the question word itself: "often" is not what the question is about.
+_WH = re.compile(
+    r"\b(?:how (?:many|much|often|long|far|old|big|large|tall|high|fast|soon)|what|which|who|whom|whose|when|where|why|how)\b"
+)
 _SKIP = frozenset(
     ["is", "are", "was", "were", "did", "does", "do", "has", "have", "had", "the", "a", "an", "of", "kind", "type", "name"]
 )
