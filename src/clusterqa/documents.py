@@ -14,8 +14,11 @@ from pathlib import Path
 
 from .errors import NoDocumentsError
 from .models import Document, Skipped
-from .readers import SUFFIXES, reader_for
 from .titles import title_and_date
+
+# The extensions read (each has a reader in `readers`, imported only when a file is read: a
+# question's freshness check scans the folder but reads nothing).
+SUFFIXES = (".txt", ".text", ".md", ".markdown", ".mdx", ".rst", ".org")
 
 __all__ = ["SUFFIXES", "Scan", "SourceFile", "decode", "normalize", "parse_document", "read_document", "scan", "title_and_date"]
 
@@ -195,6 +198,8 @@ def parse_document(source: str, data: bytes, max_bytes: int = 10 * 1024 * 1024) 
     """A file's bytes as a Document, read by the reader of its format (see `readers`)."""
     original, encoding = _checked(data, max_bytes)
     text, offsets = normalize_with_offsets(original)
+    from .readers import reader_for
+
     layout = reader_for(source)(original, text)
     if not layout.blocks:
         raise ValueError("has no text besides its front matter")

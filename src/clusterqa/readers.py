@@ -193,13 +193,10 @@ def read_org(original: str, text: str) -> Layout:
 
 
 def reader_for(source: str) -> Reader:
-    """The reader of a file, by its extension (one of SUFFIXES)."""
+    """The reader of a file, by its extension (one of `documents.SUFFIXES`)."""
     from .markdown_reader import read_markdown
 
     suffix = "." + source.rsplit(".", 1)[-1].lower()
     return {".md": read_markdown, ".markdown": read_markdown, ".mdx": read_markdown, ".rst": read_rst, ".org": read_org}.get(
         suffix, read_plain
     )
-
-
-SUFFIXES = (".txt", ".text", ".md", ".markdown", ".mdx", ".rst", ".org")
