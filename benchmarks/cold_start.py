@@ -80,11 +80,10 @@ def generate_large_index(work: Path, passages: int) -> tuple[Path, Path]:
     import numpy as np
 
     from clusterqa.catalog import write_catalog
-    from clusterqa.chunking import text_hash
+    from clusterqa.chunking import sentence_spans, text_hash
     from clusterqa.config import resolve_settings
     from clusterqa.dense import write_dense
     from clusterqa.models import Chunk, DocumentInfo
-    from clusterqa.sentences import answer_candidates
     from clusterqa.store import FORMAT, FORMAT_VERSION, MANIFEST, Store, model_key, write_json
 
     rng = random.Random(7)
@@ -114,7 +113,8 @@ def generate_large_index(work: Path, passages: int) -> tuple[Path, Path]:
         info = DocumentInfo(source, paragraphs[0][:60], None, text_hash(text))
         entries.append((info, chunks))
         for c in chunks:
-            for cand in answer_candidates(c.text, info.title):
+            spans = sentence_spans(c.text)  # every generated sentence is a full one: all are answer candidates
+            for k, cand in enumerate(spans):
                 vec = vector_rng.standard_normal((2, 384)).astype(np.float32)
                 vec /= np.linalg.norm(vec, axis=1, keepdims=True)
                 sentence_rows.append(
@@ -122,7 +122,7 @@ def generate_large_index(work: Path, passages: int) -> tuple[Path, Path]:
                         pid,
                         cand.start,
                         cand.end,
-                        cand.context_start,
+                        spans[k - 1].start if k else cand.start,
                         vec[0].astype(np.float16).tobytes(),
                         vec[1].astype(np.float16).tobytes(),
                     )

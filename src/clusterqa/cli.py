@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_options import ColorOpt, IndexOpt, ModelOpt, NoIgnoreOpt, SeedsOpt, use_color, warn
+from .cli_options import ColorOpt, IndexOpt, ModelOpt, NoIgnoreOpt, SeedsOpt, check_mode, use_color, warn
 from .cli_options import settings as settings_from_options
 from .errors import EXIT_ERROR, EXIT_NOT_CONFIDENT, ClusterQAError
 
@@ -136,8 +136,7 @@ def ask(
     from .service import ask as run_ask
     from .service import open_index
 
-    if mode not in ("hybrid", "dense", "lexical"):
-        raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
+    check_mode(mode)
     use_color(color)
     questions = gather_questions(question or [], file)
     settings = _settings(seeds, index, model, no_ignore)
@@ -273,8 +272,7 @@ def eval_command(
     from .render import print_json
     from .service import open_index
 
-    if mode not in ("hybrid", "dense", "lexical"):
-        raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
+    check_mode(mode)
     if (questions is None) == (beir is None):
         raise typer.BadParameter("give either a question FILE or --beir DIR")
     settings = _settings(seeds, index, model)

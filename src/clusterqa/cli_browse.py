@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import ColorOpt, IndexOpt, ModelOpt, NoIgnoreOpt, SeedsOpt, settings, use_color, warn
+from .cli_options import ColorOpt, IndexOpt, ModelOpt, NoIgnoreOpt, SeedsOpt, check_mode, settings, use_color, warn
 
 
 def docs(
@@ -67,7 +67,6 @@ def shell(
     """Ask question after question with everything loaded once (history with the arrow keys; :help inside)."""
     from .shell import run_shell
 
-    if mode not in ("hybrid", "dense", "lexical"):
-        raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
+    check_mode(mode)
     use_color(color)
     run_shell(settings(seeds, index, model, no_ignore), top_k, warn, mode=mode, as_json=as_json)

@@ -35,6 +35,15 @@ def settings(seeds: Optional[Path], index: Optional[Path], model: Optional[str],
     return resolve_settings(seeds, index, model, use_ignore_files=not no_ignore)
 
 
+MODES = ("hybrid", "dense", "lexical")
+
+
+def check_mode(mode: str) -> None:
+    """--mode of ask, shell and eval."""
+    if mode not in MODES:
+        raise typer.BadParameter(f"--mode must be hybrid, dense or lexical, not {mode!r}")
+
+
 def use_color(choice: str) -> None:
     from .render import COLOR_CHOICES, set_color
 
