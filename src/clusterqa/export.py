@@ -22,6 +22,7 @@ from .encoder import (
     ENCODER_FILE,
     EXPORT_VERSION,
     MODEL_FILE,
+    OPTIMIZED_FILE,
     PROBES_FILE,
     TOKENIZER_FILE,
     TOKENS_OUTPUT,
@@ -52,7 +53,9 @@ def resolve_model(model: str) -> str:
     return str(path.absolute()) if path.exists() else model
 
 
-def load_sentence_transformer(model: str):  # -> SentenceTransformer (import kept lazy)
+def load_sentence_transformer(model: str, eager_attention: bool = False):  # -> SentenceTransformer (import kept lazy)
+    """`eager_attention`: BERT's attention as plain ops, which onnxruntime can fuse once exported
+    (the default SDPA path exports masking ops that block the fusion)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no weight-loading progress bars on stderr
@@ -60,6 +63,11 @@ def load_sentence_transformer(model: str):  # -> SentenceTransformer (import kep
     from sentence_transformers import SentenceTransformer
 
     try:
+        if eager_attention:
+            try:
+                return SentenceTransformer(resolve_model(model), device="cpu", model_kwargs={"attn_implementation": "eager"})
+            except (TypeError, ValueError):  # an architecture without that choice: its default attention
+                pass
         return SentenceTransformer(resolve_model(model), device="cpu")
     except Exception as exc:  # hub and file errors come in many types
         raise ModelLoadError(
@@ -83,7 +91,7 @@ def export_encoder(model: str, destination: Path) -> None:
     """
     import torch
 
-    st = load_sentence_transformer(model)
+    st = load_sentence_transformer(model, eager_attention=True)
     transformer = st[0].auto_model.eval()
     pooling = st[1] if len(st) > 1 else None
     mode = str(getattr(pooling, "pooling_mode", "mean"))
@@ -163,14 +171,54 @@ def export_encoder(model: str, destination: Path) -> None:
             "pad_id": int(st.tokenizer.pad_token_id or 0),
             "probes": list(PROBE_TEXTS),
         }
+        info["graph"] = "fused" if write_fused(work, transformer.config) else "extended"
         (work / ENCODER_FILE).write_text(json.dumps(info, indent=2), "utf-8")
-        write_optimized(work)
-        check_fidelity(work)  # of the optimized graph, the one questions use
+        try:
+            check_fidelity(work)  # of the optimized graph, the one questions and builds use
+        except EncoderFidelityError:
+            if info["graph"] != "fused":
+                raise
+            info["graph"] = "extended"
+            (work / ENCODER_FILE).write_text(json.dumps(info, indent=2), "utf-8")
+            write_optimized(work)
+            check_fidelity(work)
         if destination.exists():
             shutil.rmtree(destination)
         os.replace(work, destination)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write_fused(directory: Path, config) -> bool:  # noqa: ANN001 - a transformers PretrainedConfig
+    """onnxruntime's transformer fusions for BERT-family encoders: one Attention op per layer,
+    SkipLayerNormalization, EmbedLayerNormalization.
+
+    Measured on all-MiniLM-L6-v2 (SciFact abstracts, batches of 8, 2 threads): 17% less CPU per
+    forward pass than the graph onnxruntime fuses itself, cosine to it >= 0.99999. Other
+    architectures, or a graph the fusions do not match, keep onnxruntime's own optimization
+    (`write_optimized`); the fused graph is kept only if it passes the fidelity check.
+    """
+    heads, hidden = getattr(config, "num_attention_heads", None), getattr(config, "hidden_size", None)
+    if getattr(config, "model_type", "") not in ("bert", "roberta", "xlm-roberta") or not heads or not hidden:
+        write_optimized(directory)
+        return False
+    import logging
+
+    from onnxruntime.transformers import optimizer
+
+    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)  # its notes on each fusion it tries
+    try:
+        fused = optimizer.optimize_model(
+            str(directory / MODEL_FILE), model_type="bert", num_heads=int(heads), hidden_size=int(hidden), opt_level=0
+        )
+        if not fused.get_fused_operator_statistics().get("Attention"):
+            raise ValueError("no attention fused")
+        # Weights in a file beside the graph, as the export keeps them: a question loads it ~160 ms faster.
+        fused.save_model_to_file(str(directory / OPTIMIZED_FILE), use_external_data_format=True, all_tensors_to_one_file=True)
+    except Exception:  # the fusions are an optimization: any failure keeps the portable path
+        write_optimized(directory)
+        return False
+    return True
 
 
 def check_fidelity(directory: Path) -> float:
