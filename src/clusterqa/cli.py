@@ -314,6 +314,15 @@ _command("docs")(cli_browse.docs)
 _command("show")(cli_browse.show)
 
 
+@_command("mcp")
+def mcp_command(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = None, no_ignore: NoIgnoreOpt = False) -> None:
+    """Serve the index to AI agents over MCP (stdio): tools ask, search, show, list_documents, index_status."""
+    settings = _settings(seeds, index, model, no_ignore)
+    from .mcp_server import serve  # the MCP SDK (pydantic, anyio) loads for this command only
+
+    serve(settings, _warn)
+
+
 def main() -> None:
     """Console entry point: foreseeable errors become one line on stderr and an exit code."""
     code = _run()
