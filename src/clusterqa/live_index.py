@@ -42,14 +42,15 @@ class LiveIndex:
         self.last_error: str | None = None
 
     def start(self) -> None:
-        """Open the index (building it if missing) on the index thread, without waiting for it."""
+        """Open the index (building it if missing) on the index thread, without waiting for it; once."""
+        if self._opening is not None:
+            return
         self._open_started = time.monotonic()
         self._opening = self._thread.submit(self._ensure_open)
 
     def run(self, work: Callable[[Searcher], T], wait: float = OPEN_WAIT) -> T:
         """work(searcher) on the index thread, with the index brought up to date first (the rules of `ask`)."""
-        if self._opening is None:
-            self.start()
+        self.start()
         if not self._opening.done():
             concurrent.futures.wait([self._opening], timeout=wait)
             if not self._opening.done():

@@ -119,9 +119,9 @@ class _Server(MCPServer):
         return [ReadResourceContents(content=text, mime_type=_mime_type(source))]
 
 
-def build_server(settings: Settings, warn: Warn) -> _Server:
-    """The server with its tools; the index opens when `serve` starts it."""
-    live = LiveIndex(settings, warn)
+def build_server(live: LiveIndex) -> _Server:
+    """The server with its tools, over `live` (opened by `serve` if not yet started)."""
+    settings = live.settings
     server = _Server(
         live,
         name="clusterqa",
@@ -190,14 +190,14 @@ def build_server(settings: Settings, warn: Warn) -> _Server:
     return server
 
 
-def serve(settings: Settings, warn: Warn) -> None:
+def serve(live: LiveIndex) -> None:
     """Serve over stdio until the client closes stdin; the index opens (or builds) in the background."""
     import anyio
 
-    server = build_server(settings, warn)
+    server = build_server(live)
 
     async def run() -> None:
-        server.live.start()  # stdio is claimed only inside run_stdio_async; this thread writes to stderr only
+        live.start()  # unless already started: a build (model export, readers) starts only once stdout is claimed
         try:
             await server.run_stdio_async()
         finally:
