@@ -323,3 +323,27 @@ def test_ask_and_help_do_not_import_the_mcp_sdk(served: dict[str, Path]) -> None
         assert "clusterqa.cli" in imported
         assert not {name.split(".")[0] for name in imported} & {"mcp", "mcp_types", "pydantic", "anyio"}
         assert "clusterqa.mcp_server" not in imported and "clusterqa.live_index" not in imported
+
+
+def test_no_documents_yet_is_an_error_until_they_arrive_then_the_index_is_built(tmp_path: Path, encoder_dir: Path) -> None:
+    """A server started before its folder exists answers each call with the reason, keeps serving,
+    and builds the index once the folder holds documents."""
+    ws = {"seeds": tmp_path / "later", "index": tmp_path / "index", "root": tmp_path}
+    got = {}
+
+    async def scenario(client: ClientSession) -> None:
+        got["error"] = await call_error(client, "ask", question="Which report counted zone units?")
+        got["status_error"] = await call(client, "index_status")
+        ws["seeds"].mkdir()
+        ws["seeds"].joinpath("report902.txt").write_text(synthetic_text(902), "utf-8")
+        got["found"] = await call(client, "search", question=marker(902, 0), mode="lexical", top_k=1)
+        got["status"] = await call(client, "index_status")
+
+    stderr = session(ws, scenario)
+    assert str(ws["seeds"]) in got["error"]
+    assert got["status_error"]["state"] == "error" and got["status_error"]["error"] == got["error"]
+    (passage,) = got["found"]["passages"]
+    assert passage["source"] == "report902.txt"
+    check_cites_its_lines(ws, passage)
+    assert (got["status"]["state"], got["status"]["documents"], got["status"]["error"]) == ("ready", 1, None)
+    assert f"no index in {ws['index']} yet: building it" in stderr
