@@ -314,6 +314,19 @@ _command("docs")(cli_browse.docs)
 _command("show")(cli_browse.show)
 
 
+@_command("mcp")
+def mcp_command(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = None, no_ignore: NoIgnoreOpt = False) -> None:
+    """Serve the index to AI agents over MCP (stdio): tools ask, search, show, list_documents, index_status."""
+    from .live_index import LiveIndex
+
+    live = LiveIndex(_settings(seeds, index, model, no_ignore), _warn)
+    if (live.settings.index / "CURRENT").exists():
+        live.start()  # a built index opens while the MCP SDK loads (~1 s); a first build waits for the stdio claim
+    from .mcp_server import serve  # the MCP SDK (pydantic, anyio) loads for this command only
+
+    serve(live)
+
+
 def main() -> None:
     """Console entry point: foreseeable errors become one line on stderr and an exit code."""
     code = _run()

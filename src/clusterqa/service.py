@@ -58,6 +58,29 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
     return Searcher(generation, encoder)
 
 
+def current_searcher(searcher: Searcher, settings: Settings, warn: Warn) -> Searcher:
+    """The searcher to answer the next question with, for a process that keeps one open (shell, MCP server).
+
+    Reopened when the documents changed, with the rules of `ask` (see `bring_up_to_date`). While an
+    update holds the index lock (a background one started here, or another process's), questions are
+    answered from the open index, which is reopened once the update has published a new generation.
+    """
+    from .freshness import is_stale
+    from .lock import is_locked
+
+    if is_locked(settings.index):
+        if Store(settings.index).current().name == searcher.generation.name:
+            return searcher
+        refresh = False
+    elif is_stale(searcher.generation, settings):
+        refresh = True
+    else:
+        return searcher
+    reopened = open_index(settings, refresh=refresh, warn=warn)
+    searcher.close()  # only once the new one is open: a failed reopen leaves the old one serving
+    return reopened
+
+
 def _check_settings(generation: Generation, settings: Settings) -> None:
     from .freshness import check_documents_folder, settings_change
 

@@ -12,15 +12,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import ClusterQAError
 from .models import AskResult
-from .service import ask, open_index
-
-if TYPE_CHECKING:
-    from .search import Searcher
+from .service import ask, current_searcher, open_index
 
 PROMPT = "clusterqa> "
 QUIT = {":quit", ":q", ":exit", "exit", "quit", "\\q"}
@@ -61,29 +57,6 @@ def _shell_warn(warn: Callable[[str], None]) -> Callable[[str], None]:
     return lambda message: warn(message.replace(" (--no-refresh skips this)", ""))
 
 
-def _current(searcher: Searcher, settings: Settings, warn: Callable[[str], None]) -> Searcher:
-    """The searcher to answer the next question with: reopened when the documents changed.
-
-    While an update holds the index lock (a background one started by this shell, or another
-    process's), questions are answered from the open index, which is reopened once the update
-    has published a new generation: no notice before every question.
-    """
-    from .freshness import is_stale
-    from .lock import is_locked
-    from .store import Store
-
-    if is_locked(settings.index):
-        if Store(settings.index).current().name == searcher.generation.name:
-            return searcher
-        refresh = False
-    elif is_stale(searcher.generation, settings):
-        refresh = True
-    else:
-        return searcher
-    searcher.close()
-    return open_index(settings, refresh=refresh, warn=warn)
-
-
 def run_shell(settings: Settings, top_k: int, warn: Callable[[str], None], mode: str = "hybrid", as_json: bool = False) -> None:
     warn = _shell_warn(warn)
     searcher = open_index(settings, refresh=True, warn=warn)
@@ -112,7 +85,7 @@ def run_shell(settings: Settings, top_k: int, warn: Callable[[str], None], mode:
                 if line.startswith(":") or line.lower() in HELP_WORDS:
                     _command(line, state, settings, warn)
                     continue
-                searcher = _current(searcher, settings, warn)
+                searcher = current_searcher(searcher, settings, warn)
                 _answer(searcher, line, state, settings, echo=not interactive)
             except ClusterQAError as exc:
                 warn(f"error: {exc}")
