@@ -26,9 +26,7 @@ def extract(data: bytes) -> Extraction:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         if getattr(exc, "err_code", None) in _PASSWORD_ERRORS:
-            raise ValueError(
-                "is an encrypted PDF (it needs a password); skipped: save a copy without the password to index it"
-            ) from None
+            raise ValueError("is an encrypted PDF (it needs a password): save a copy without the password to index it") from None
         raise ValueError(f"is not a readable PDF ({exc})") from None
     try:
         pages = [_page_lines(pdf[i]) for i in range(len(pdf))]
@@ -42,7 +40,7 @@ def extract(data: bytes) -> Extraction:
     if not any(pages):
         n = len(pages)
         raise ValueError(
-            f"has no text layer ({n} page{'s' if n != 1 else ''}; a scanned or image-only PDF); skipped: clusterqa does not OCR"
+            f"has no text layer ({n} page{'s' if n != 1 else ''}; a scanned or image-only PDF), and clusterqa does not OCR"
         )
     lines: list[str] = []
     starts: list[int] = []
