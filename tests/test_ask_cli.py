@@ -49,7 +49,7 @@ def check_schema(data: dict, question: str) -> None:
     assert isinstance(data["confident"], bool)
     assert isinstance(data["confidence"], float) and 0.0 <= data["confidence"] <= 1.0  # a probability
     answer = data["answer"]
-    assert set(answer) == {"text", "source", "line", "score", "reason"}
+    assert set(answer) == {"text", "source", "page", "line", "score", "reason"}
     if answer["text"] is None:  # not confident: no answer, a reason in words
         assert data["confident"] is False
         assert (answer["source"], answer["line"], answer["score"]) == (None, None, None)
@@ -68,6 +68,8 @@ def check_schema(data: dict, question: str) -> None:
         "title": str,
         "date": (str, type(None)),
         "section": str,
+        "page_start": type(None),  # a page number for paged formats (PDF), see test_formats.py
+        "page_end": type(None),
         "line_start": int,
         "line_end": int,
         "char_start": int,

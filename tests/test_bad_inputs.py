@@ -138,7 +138,7 @@ def test_a_missing_or_empty_seeds_folder_leaves_the_index_untouched(ws: dict[str
     if kind == "empty":
         seeds.mkdir()
     before = snapshot(ws["index"])
-    expected = "does not exist" if kind == "missing" else "no readable .txt or .md files"
+    expected = "does not exist" if kind == "missing" else "no readable documents"
     one_line_error(cli(ws, "index"), 1, str(seeds), expected)
     assert snapshot(ws["index"]) == before
     assert index_problems(ws["index"]) == []

@@ -240,7 +240,7 @@ def test_scan_recurses_and_keeps_only_visible_txt_and_md(tmp_path: Path) -> None
     (root / "b" / "c.txt").write_text("c")
     (root / "b" / "deeper" / "d.md").write_text("d")
     (root / "image.png").write_bytes(b"\x89PNG")
-    (root / "page.html").write_text("<p>no</p>")
+    (root / "sheet.xlsx").write_bytes(b"PK\x03\x04")  # not a format clusterqa reads (.html is, see test_formats.py)
     (root / "data.txt.bak").write_text("no")
     (root / ".secret.txt").write_text("hidden")
     (root / ".hidden" / "inside.txt").write_text("hidden")

@@ -45,7 +45,9 @@ def test_status_without_documents_or_index_does_not_say_up_to_date(tmp_path: Pat
     result = run_cli("status", "--seeds", str(seeds), "--index", str(index))
     assert result.returncode == 0, result.stderr
     assert "up to date" not in result.stdout
-    assert result.stdout.splitlines()[-1] == f"no .txt or .md documents in {seeds} to index; add documents or pass --seeds DIR"
+    assert result.stdout.splitlines()[-1] == (
+        f"no documents (.txt, .md, .pdf, .html, .docx, ...) in {seeds} to index; add documents or pass --seeds DIR"
+    )
     (seeds / "a.txt").write_text("The Vexil Cluster makes 12 kites.\n", "utf-8")
     result = run_cli("status", "--seeds", str(seeds), "--index", str(index))
     assert "up to date" not in result.stdout

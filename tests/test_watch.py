@@ -100,7 +100,7 @@ def test_index_watch_picks_up_changes_survives_errors_and_stops_on_ctrl_c(
             if path.is_file() and stash not in path.parents:
                 path.rename(stash / path.name)
         failed = watcher.wait_for("still watching", ready)
-        assert "no readable .txt or .md files" in watcher.lines[failed]
+        assert "no readable documents" in watcher.lines[failed]
         assert watcher.process.poll() is None
         for path in sorted(stash.iterdir()):
             path.rename(ws["seeds"] / path.name)

@@ -136,6 +136,7 @@ def pick_answer(
         line=passage.line_start + passage.text.count("\n", 0, start),
         score=float(share[best]),
         hit_rank=top[h].rank,
+        page=passage.page_start,  # a passage on two pages holds one sentence over the break, its last
     )
     return Pick(
         best=answer,

@@ -31,7 +31,9 @@ CREATE TABLE passages (
     line_end INTEGER NOT NULL,
     text TEXT NOT NULL,
     text_hash TEXT NOT NULL,
-    section TEXT NOT NULL DEFAULT ''  -- heading path, " › "-joined
+    section TEXT NOT NULL DEFAULT '',  -- heading path, " › "-joined
+    page_start INTEGER,              -- paged formats (PDF): pages, with line_start/line_end counted in them
+    page_end INTEGER
 );
 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
 CREATE TABLE sentences (             -- answer candidates, embedded at build time
@@ -80,10 +82,12 @@ def write_catalog(
                             c.text,
                             c.text_hash,
                             c.section,
+                            c.page_start,
+                            c.page_end,
                         )
                     )
                     passage_id += 1
-                db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)", sentences)
             db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
     finally:
@@ -112,8 +116,8 @@ class Catalog:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._query(
-            "SELECT p.id, d.source, d.title, d.date, p.text, p.char_start, p.char_end, p.line_start, p.line_end, p.section "
-            f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
+            "SELECT p.id, d.source, d.title, d.date, p.text, p.char_start, p.char_end, p.line_start, p.line_end, p.section, "
+            f"p.page_start, p.page_end FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             ids,
         )
         return {row[0]: Passage(*row) for row in rows}
@@ -134,7 +138,8 @@ class Catalog:
         with their section and answer candidates."""
         rows = self._query(
             "SELECT d.source, p.ordinal, p.text, p.char_start, p.char_end, p.line_start, p.line_end, p.text_hash, "
-            "p.section, p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.source = ? ORDER BY p.ordinal",
+            "p.section, p.id, p.page_start, p.page_end FROM passages p JOIN documents d ON d.id = p.document_id "
+            "WHERE d.source = ? ORDER BY p.ordinal",
             (source,),
         )
         candidates: dict[int, list[tuple[int, int, int]]] = {row[9]: [] for row in rows}
@@ -146,7 +151,7 @@ class Catalog:
                 [row[9] for row in rows],
             ):
                 candidates[pid].append((start, end, context_start))
-        return [Chunk(*row[:9], candidates=tuple(candidates[row[9]])) for row in rows]
+        return [Chunk(*row[:9], candidates=tuple(candidates[row[9]]), page_start=row[10], page_end=row[11]) for row in rows]
 
     def ids_of(self, source: str) -> list[int]:
         rows = self._query(

@@ -44,6 +44,7 @@ class _Unit:
     tokens: int
     kind: str
     section: str
+    page: int = 0  # paged formats: the page the unit starts on (0: not paged)
 
 
 def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -> list[Chunk]:
@@ -54,6 +55,7 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
     the previous sentence (if it is at most `overlap_tokens`) so no statement loses its context.
     A heading starts a new passage (so a passage lies in one section), and code, tables and
     lists never share a passage with prose. Answer candidates are the passage's full prose sentences.
+    In a paged document (PDF) a new page starts a new passage; lines are counted within the page.
     """
     text = document.text
     units = _units(document, count, settings.max_tokens)
@@ -66,6 +68,12 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
         start, end = _whole_characters(document, group[0].span.start, group[-1].span.end)
         orig_start, orig_end = document.original_span(start, end)
         passage = text[start:end]
+        line_start = bisect.bisect_right(newlines, orig_start - 1) + 1 if orig_start else 1
+        line_end = bisect.bisect_right(newlines, orig_end - 1) + 1
+        page_start = page_end = None
+        if document.pages:
+            page_start, line_start = _on_page(document.pages, line_start)
+            page_end, line_end = _on_page(document.pages, line_end)
         chunks.append(
             Chunk(
                 source=document.source,
@@ -73,14 +81,22 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
                 text=passage,
                 char_start=orig_start,
                 char_end=orig_end,
-                line_start=bisect.bisect_right(newlines, orig_start - 1) + 1 if orig_start else 1,
-                line_end=bisect.bisect_right(newlines, orig_end - 1) + 1,
+                line_start=line_start,
+                line_end=line_end,
                 text_hash=text_hash(passage),
                 section=group[-1].section,
                 candidates=_candidates(text, group, start, document.title),
+                page_start=page_start,
+                page_end=page_end,
             )
         )
     return chunks
+
+
+def _on_page(pages: Sequence[int], line: int) -> tuple[int, int]:
+    """(page, line within the page) of a line of a paged document; `pages` holds each page's first line."""
+    page = bisect.bisect_right(pages, line)
+    return page, line - pages[page - 1] + 1
 
 
 def _units(document: Document, count: TokenCounter, limit: int) -> list[_Unit]:
@@ -96,19 +112,26 @@ def _units(document: Document, count: TokenCounter, limit: int) -> list[_Unit]:
             found = [trim(text, m.start(), m.end()) for m in LINE.finditer(text, block.start, block.end)]
         pieces.extend((Span(s, e, index), block) for s, e in found if s < e)
     counts = count([text[span.start : span.end] for span, _ in pieces])
+    newlines = [m.start() for m in re.finditer("\n", text)] if document.pages else []
+
+    def page(offset: int) -> int:
+        return bisect.bisect_right(document.pages, bisect.bisect_right(newlines, offset - 1) + 1) if document.pages else 0
+
     units: list[_Unit] = []
     for (span, block), n in zip(pieces, counts, strict=True):
         if n > limit:
             cut = _split_long(text, span, limit, count)
             for piece, m in zip(cut, count([text[p.start : p.end] for p in cut]), strict=True):
-                units.append(_Unit(piece, m, block.kind, block.section))
+                units.append(_Unit(piece, m, block.kind, block.section, page(piece.start)))
         else:
-            units.append(_Unit(span, n, block.kind, block.section))
+            units.append(_Unit(span, n, block.kind, block.section, page(span.start)))
     return units
 
 
 def _hard_break(current: list[_Unit], unit: _Unit) -> bool:
     """Whether `unit` must start a new passage whatever the sizes."""
+    if unit.page != current[-1].page:
+        return True  # a passage lies on one page (a sentence running over the break is one unit, on its first page)
     if all(u.kind == "heading" for u in current):
         return False  # a heading joins what it introduces
     if unit.kind == "heading":

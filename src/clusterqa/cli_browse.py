@@ -36,14 +36,17 @@ def docs(
 
 
 def show(
-    span: Annotated[str, typer.Argument(help="FILE, FILE:LINE or FILE:START-END, as `ask` cites it.", show_default=False)],
+    span: Annotated[
+        str, typer.Argument(help="FILE, FILE:LINE or FILE:START-END, as `ask` cites it (a PDF: FILE:PAGE).", show_default=False)
+    ],
     context: Annotated[int, typer.Option("--context", "-C", help="Lines of context either side.", min=0, max=1000)] = 2,
     color: ColorOpt = "auto",
     seeds: SeedsOpt = None,
+    index: IndexOpt = None,
 ) -> None:
-    """Print the cited lines of a document (grep style: `12:` cited, `11-` context)."""
+    """Print the cited lines of a document (grep style: `12:` cited, `11-` context), or a PDF's page."""
     from . import browse
-    from .config import resolve_seeds
+    from .config import resolve_index, resolve_seeds
     from .errors import ClusterQAError
 
     use_color(color)
@@ -51,7 +54,9 @@ def show(
         folder = resolve_seeds(seeds)
     except ClusterQAError:
         folder = None  # a path that exists as given needs no documents folder
-    browse.print_span(browse.parse_span(span, folder), context)
+    # The index caches the text of PDF, HTML and DOCX files: shown from there, not parsed again.
+    index_folder = resolve_index(index, folder) if folder is not None else index
+    browse.print_span(browse.parse_span(span, folder, index_folder), context)
 
 
 def shell(

@@ -11,18 +11,23 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import NoDocumentsError
 from .models import Document, Skipped
 from .titles import title_and_date
 
-# The extensions read (each has a reader in `readers`, imported only when a file is read: a
-# question's freshness check scans the folder but reads nothing).
-SUFFIXES = (".txt", ".text", ".md", ".markdown", ".mdx", ".rst", ".org")
+if TYPE_CHECKING:
+    from .extraction import ExtractionCache
+
+# The extensions read (each has a reader in `readers`, or an extractor in `extraction` for the binary
+# formats, imported only when a file is read: a question's freshness check scans the folder but reads nothing).
+SUFFIXES = (".txt", ".text", ".md", ".markdown", ".mdx", ".rst", ".org", ".pdf", ".html", ".htm", ".docx")
 
 __all__ = ["SUFFIXES", "Scan", "SourceFile", "decode", "normalize", "parse_document", "read_document", "scan", "title_and_date"]
 
 _BINARY_SNIFF = 8192
+EXTRACTED_SUFFIXES = (".pdf", ".html", ".htm", ".docx")  # read by `extraction`, not decoded as text
 # When detection finds several encodings that read the bytes equally well, name the common one.
 _PREFERRED_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
 
@@ -178,10 +183,11 @@ def _size(n: int) -> str:
     return f"{n // 1048576} MB" if n % 1048576 == 0 else f"{n / 1048576:.1f} MB"
 
 
-def read_document(file: SourceFile, max_bytes: int) -> Document:
+def read_document(file: SourceFile, max_bytes: int, extractions: ExtractionCache | None = None) -> Document:
     """Read one file; raises ValueError (with the reason) for files that cannot be indexed.
 
-    A file over the limit is refused from its size, without reading it into memory.
+    A file over the limit is refused from its size, without reading it into memory. PDF, HTML and
+    DOCX extractions are looked up in (and added to) `extractions`.
     """
     try:
         with open(file.path, "rb") as handle:
@@ -191,11 +197,17 @@ def read_document(file: SourceFile, max_bytes: int) -> Document:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror})") from None
-    return parse_document(file.source, data, max_bytes)
+    return parse_document(file.source, data, max_bytes, extractions)
 
 
-def parse_document(source: str, data: bytes, max_bytes: int = 10 * 1024 * 1024) -> Document:
-    """A file's bytes as a Document, read by the reader of its format (see `readers`)."""
+def parse_document(
+    source: str, data: bytes, max_bytes: int = 10 * 1024 * 1024, extractions: ExtractionCache | None = None
+) -> Document:
+    """A file's bytes as a Document, read by the reader of its format (see `readers`, `extraction`)."""
+    if len(data) > max_bytes:
+        raise ValueError(_too_big(len(data), max_bytes))
+    if source.lower().endswith(EXTRACTED_SUFFIXES):
+        return _extracted_document(source, data, extractions)
     original, encoding = _checked(data, max_bytes)
     text, offsets = normalize_with_offsets(original)
     from .readers import reader_for
@@ -213,6 +225,29 @@ def parse_document(source: str, data: bytes, max_bytes: int = 10 * 1024 * 1024) 
         offsets=offsets,
         blocks=layout.blocks,
         encoding=encoding,
+    )
+
+
+def _extracted_document(source: str, data: bytes, extractions: ExtractionCache | None) -> Document:
+    """A binary format's Document: its extracted text stands in for the file's text."""
+    from .extraction import extract
+    from .readers import finish
+
+    found = extract(source, data, extractions)
+    text, offsets = normalize_with_offsets(found.text)
+    blocks = finish(text, found.blocks)
+    if not blocks:
+        raise ValueError("has no text")
+    return Document(
+        source=source,
+        title=found.title,
+        date=found.date,
+        text=text,
+        original=found.text,
+        sha256=hashlib.sha256(data).hexdigest(),
+        offsets=offsets,
+        blocks=blocks,
+        pages=found.pages,
     )
 
 

@@ -99,7 +99,7 @@ def _build_locked(
         warn(f"{p.settings_change}: indexing every document again")
     if not work.entries and not work.read:
         raise NoDocumentsError(
-            f"no readable .txt or .md files in {settings.seeds}"
+            f"no readable documents (.txt, .md, .rst, .org, .pdf, .html, .docx) in {settings.seeds}"
             + (f" ({len(p.skipped)} skipped)" if p.skipped else "")
             + "; add documents or pass --seeds DIR"
         )
@@ -122,6 +122,7 @@ def _build_locked(
     store.collect_garbage(generation.name)
     if not manifest_only:
         _prune_cache(store, settings.model, written)
+        _prune_extractions(settings.index, contents)
     seconds = time.perf_counter() - started
     return BuildReport(p, len(contents.entries), len(contents.chunks), written.embedded, seconds, True, generation.name)
 
@@ -137,11 +138,11 @@ def _assemble(store: Store, settings: Settings, work: Work, previous: Generation
         if source in fresh:
             d, f = work.read[source], stats[source]
             info = DocumentInfo(source, d.title, d.date, d.sha256)
-            stat = {"size": f.size, "mtime_ns": f.mtime_ns}
+            stat = {"size": f.size, "mtime_ns": f.mtime_ns, **({"pages": len(d.pages)} if d.pages else {})}
         else:
             e = work.entries[source]
             info = DocumentInfo(source, e["title"], e["date"], e["sha256"])
-            stat = {"size": e["size"], "mtime_ns": e["mtime_ns"]}
+            stat = {"size": e["size"], "mtime_ns": e["mtime_ns"], **({"pages": e["pages"]} if "pages" in e else {})}
         chunks = fresh[source] if source in fresh else carried[source]
         entries.append((info, chunks))
         manifest_docs[source] = {
@@ -234,6 +235,18 @@ def _prune_cache(store: Store, model: str, written: _Written) -> None:
 
     with EmbeddingCache(store.cache_file, cache_key(model, written.encoder), int(written.encoder["dim"])) as cache:
         cache.keep_only(written.live_hashes, written.live_sentences)
+
+
+def _prune_extractions(index: Path, contents: _Contents) -> None:
+    """Forget the text extracted from PDF, HTML and DOCX files this generation no longer holds."""
+    from .extraction import cache_path
+
+    if not cache_path(index).exists():
+        return
+    from .extraction import ExtractionCache
+
+    with ExtractionCache(cache_path(index)) as cache:
+        cache.keep_only(info.sha256 for info, _ in contents.entries)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

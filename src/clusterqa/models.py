@@ -39,6 +39,8 @@ class Document:
     blocks: tuple[Block, ...] = field(default=(), repr=False, compare=False)
     # The reader's layout; () means plain text (paragraphs of prose). Front matter is in no block.
     encoding: str = "utf-8"  # how the file's bytes were decoded
+    pages: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    # A paged format (PDF): the 1-based line of `original` each page starts on; () for the others.
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of `text` back to `original`."""
@@ -82,11 +84,18 @@ class Chunk:
     # Answer candidates: (start, end, context_start) offsets in `text`; the context span
     # [context_start, end) adds the sentence before. Code, tables and lists are never candidates.
     candidates: tuple[tuple[int, int, int], ...] = ()
+    # Paged formats: the pages the passage lies on, and line_start/line_end count within them.
+    page_start: int | None = None
+    page_end: int | None = None
 
     def __post_init__(self) -> None:
         if not (0 <= self.char_start < self.char_end):
             raise ValueError(f"bad span {self.char_start}..{self.char_end} in {self.source}")
-        if self.line_end < self.line_start:
+        if self.page_start != self.page_end and (self.page_start is None or self.page_end is None):
+            raise ValueError(f"bad pages {self.page_start}..{self.page_end} in {self.source}")
+        if self.page_start is not None and self.page_end is not None and self.page_end < self.page_start:
+            raise ValueError(f"bad pages {self.page_start}..{self.page_end} in {self.source}")
+        if self.page_start == self.page_end and self.line_end < self.line_start:
             raise ValueError(f"bad lines {self.line_start}..{self.line_end} in {self.source}")
 
 
@@ -104,6 +113,8 @@ class Passage:
     line_start: int
     line_end: int
     section: str = ""
+    page_start: int | None = None  # paged formats (PDF); lines count within the page
+    page_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,7 @@ class Answer:
     line: int
     score: float
     hit_rank: int
+    page: int | None = None  # paged formats: the page `line` counts in
 
 
 @dataclass(frozen=True)

@@ -113,25 +113,34 @@ def classify(settings: Settings, previous: Generation | None, warn: Warn, announ
     skipped = list(scan.skipped)
     work = Work(Plan(), list(scan.files))
     added, changed, unchanged, touched = [], [], [], []
-    for f in scan.files:
-        entry = built.get(f.source)
-        if entry and entry["size"] == f.size and entry["mtime_ns"] == f.mtime_ns:
-            unchanged.append(f.source)
-            work.entries[f.source] = entry
-            continue
-        try:
-            document = docs.read_document(f, settings.max_file_bytes)
-        except ValueError as exc:
-            skipped.append(Skipped(f.source, str(exc)))
-            continue
-        if document.encoding != "utf-8":
-            warn(f"read {f.source} as {document.encoding}")
-        if entry and entry["sha256"] == document.sha256:
-            touched.append(f.source)
-            work.entries[f.source] = {**entry, "size": f.size, "mtime_ns": f.mtime_ns}
-        else:
-            work.read[f.source] = document
-            (changed if entry else added).append(f.source)
+    extractions = None  # opened at the first PDF, HTML or DOCX file to read
+    try:
+        for f in scan.files:
+            entry = built.get(f.source)
+            if entry and entry["size"] == f.size and entry["mtime_ns"] == f.mtime_ns:
+                unchanged.append(f.source)
+                work.entries[f.source] = entry
+                continue
+            if extractions is None and f.source.lower().endswith(docs.EXTRACTED_SUFFIXES) and settings.index.is_dir():
+                from .extraction import ExtractionCache, cache_path
+
+                extractions = ExtractionCache(cache_path(settings.index))
+            try:
+                document = docs.read_document(f, settings.max_file_bytes, extractions)
+            except ValueError as exc:
+                skipped.append(Skipped(f.source, str(exc)))
+                continue
+            if document.encoding != "utf-8":
+                warn(f"read {f.source} as {document.encoding}")
+            if entry and entry["sha256"] == document.sha256:
+                touched.append(f.source)
+                work.entries[f.source] = {**entry, "size": f.size, "mtime_ns": f.mtime_ns}
+            else:
+                work.read[f.source] = document
+                (changed if entry else added).append(f.source)
+    finally:
+        if extractions is not None:
+            extractions.close()
     if announce:
         _announce_skipped(skipped, previous, warn)
     present = set(unchanged) | set(touched) | set(work.read)

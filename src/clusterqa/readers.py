@@ -36,6 +36,7 @@ class RawBlock:
     kind: str  # prose | heading | code | table | list | other
     level: int = 0  # heading level, 1 = top
     heading: str = ""  # heading text, without its markup
+    section: str | None = None  # a section path the format states outright (a PDF's outline), else from headings
 
 
 def line_starts(text: str) -> list[int]:
@@ -71,7 +72,8 @@ def finish(text: str, raw: Sequence[RawBlock]) -> tuple[Block, ...]:
             path.append((b.level, " ".join(b.heading.split())))
         start, end = trim(text, starts[b.first], starts[min(b.last, len(starts) - 1)])
         if start < end:
-            blocks.append(Block(start, end, b.kind, " › ".join(name for _, name in path)))
+            section = b.section if b.section is not None else " › ".join(name for _, name in path)
+            blocks.append(Block(start, end, b.kind, section))
     return tuple(blocks)
 
 

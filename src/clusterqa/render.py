@@ -20,6 +20,8 @@ def passage_json(hit: Hit) -> dict[str, Any]:
         "title": p.title,
         "date": p.date,
         "section": p.section,
+        "page_start": p.page_start,  # paged formats (PDF): lines count within these pages; null otherwise
+        "page_end": p.page_end,
         "line_start": p.line_start,
         "line_end": p.line_end,
         "char_start": p.char_start,
@@ -43,8 +45,15 @@ def _answer_json(result: AskResult) -> dict[str, Any]:
     """The answer sentence; when not confident its fields are null and `reason` says why."""
     a = result.answer
     if a is None:
-        return {"text": None, "source": None, "line": None, "score": None, "reason": result.reason or "no confident answer"}
-    return {"text": a.text, "source": a.source, "line": a.line, "score": round(a.score, 4), "reason": None}
+        return {
+            "text": None,
+            "source": None,
+            "page": None,
+            "line": None,
+            "score": None,
+            "reason": result.reason or "no confident answer",
+        }
+    return {"text": a.text, "source": a.source, "page": a.page, "line": a.line, "score": round(a.score, 4), "reason": None}
 
 
 def print_json(data: dict[str, Any], one_line: bool = False) -> None:
@@ -100,11 +109,21 @@ def display_path(seeds: Path | None, source: str) -> str:
 
 
 def _cite(p: Passage) -> str:
+    if p.page_start is not None:
+        return f"{p.source} {_pages(p)}"
     return f"{p.source}:{p.line_start}" + (f"-{p.line_end}" if p.line_end != p.line_start else "")
 
 
+def _pages(p: Passage) -> str:
+    return f"p. {p.page_start}" + (f"-{p.page_end}" if p.page_end != p.page_start else "")
+
+
 def _where(p: Passage, seeds: Path | None) -> str:
-    """`guide.md:40 § Install › Linux, lines 40-52`; `notes.txt:3  lines 3-9` outside any section."""
+    """`guide.md:40 § Install › Linux, lines 40-52`; `notes.txt:3  lines 3-9` outside any section;
+    `report.pdf p. 12 § Results, lines 3-9` for a paged document (lines within the page)."""
+    if p.page_start is not None:
+        cite = f"{display_path(seeds, p.source)} {_pages(p)}"
+        return cite + (f" § {p.section}" if p.section else "") + f", lines {p.line_start}-{p.line_end}"
     cite = f"{display_path(seeds, p.source)}:{p.line_start}"
     if p.section:
         return f"{cite} § {p.section}, lines {p.line_start}-{p.line_end}"
@@ -131,7 +150,8 @@ def print_result(result: AskResult, seeds: Path | None = None) -> None:
     if result.answer is not None:
         a = result.answer
         out.print(Text.assemble(("Answer  ", "bold green"), (" ".join(a.text.split()), "bold")))
-        out.print(Text(f"        {display_path(seeds, a.source)}:{a.line}", style="cyan"))
+        where = f"p. {a.page}, line {a.line}" if a.page is not None else f":{a.line}"
+        out.print(Text(f"        {display_path(seeds, a.source)}{' ' if a.page is not None else ''}{where}", style="cyan"))
     else:
         out.print(
             Text(f"No passage in {result.documents} documents answers this confidently. Nearest passages:", style="bold yellow")
@@ -153,7 +173,8 @@ def print_result(result: AskResult, seeds: Path | None = None) -> None:
         body = _passage_text(hit, dim)
         out.print(Padding(body, (0, 0, 0, 4), expand=False) if out.is_terminal and not out.soft_wrap else Text("    ") + body)
         for twin in hit.also_in:
-            out.print(Text(f"    also reported in {display_path(seeds, twin.source)}:{twin.line_start}", style="dim"))
+            at = f" {_pages(twin)}" if twin.page_start is not None else f":{twin.line_start}"
+            out.print(Text(f"    also reported in {display_path(seeds, twin.source)}{at}", style="dim"))
 
 
 def _passage_text(hit: Hit, dim: bool):  # noqa: ANN202 - rich.text.Text, imported lazily

@@ -158,4 +158,7 @@ def _show(argument: str, state: ShellState, settings: Settings) -> None:
     if not argument.isdigit() or not 1 <= int(argument) <= len(hits):
         raise UsageError(f":show takes a passage number from 1 to {len(hits)}, not {argument!r}")
     p = hits[int(argument) - 1].passage
-    browse.print_span(browse.Span(settings.seeds / p.source, p.line_start, p.line_end), context=2)
+    if p.page_start is not None:  # a PDF: its pages
+        browse.print_span(browse.Span(settings.seeds / p.source, p.page_start, p.page_end, settings.index), context=2)
+    else:
+        browse.print_span(browse.Span(settings.seeds / p.source, p.line_start, p.line_end, settings.index), context=2)

@@ -4,6 +4,7 @@ Layout of index/:
     CURRENT                  name of the live generation (replaced atomically)
     generations/<name>/      manifest.json, passages.sqlite, dense.faiss (immutable once published)
     cache/embeddings.sqlite  passage and sentence vectors by (encoder, text hash)
+    cache/extracted.sqlite   text extracted from PDF, HTML and DOCX files by content hash (`extraction`)
     .lock                    writers' lock
 """
 
@@ -22,7 +23,8 @@ from typing import Any
 from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexOutdatedError
 
 FORMAT = "clusterqa-index"
-FORMAT_VERSION = 3  # 3: the encoder recorded by key and export id (it lives in the user cache); passages carry their section path
+FORMAT_VERSION = 4  # 3: the encoder recorded by key and export id (it lives in the user cache); passages carry their section path
+# 4: passages carry their pages (PDF)
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 CATALOG = "passages.sqlite"
