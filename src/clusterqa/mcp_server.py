@@ -261,14 +261,16 @@ def _span_json(searcher, settings: Settings, citation: str, context: int) -> dic
     # A relative FILE is a passage's source: relative to the documents folder, whatever the server's cwd.
     absolute = os.path.isabs(os.path.expanduser(citation.strip()))
     try:
-        span = parse_span(citation.strip() if absolute else str(settings.seeds / citation.strip()), settings.seeds)
+        span = parse_span(
+            citation.strip() if absolute else str(settings.seeds / citation.strip()), settings.seeds, settings.index
+        )
     except UsageError as exc:
         if str(exc).startswith("no file "):  # worded for the shell; an agent names documents by source
             message = f"{citation.strip()}: no such document; list_documents names them (cite as SOURCE:START-END)"
             raise UsageError(message) from None
         raise
     source = _indexed_source(searcher, settings, str(span.path))
-    rows, count = span_lines(Span(settings.seeds / source, span.start, span.end), context)
+    rows, count = span_lines(Span(settings.seeds / source, span.start, span.end, settings.index), context)
     cited = [n for n, _, is_cited in rows if is_cited]
     return {
         "source": source,
