@@ -149,3 +149,44 @@ def test_a_small_change_is_indexed_before_answering(built_seeds_index: dict[str,
     result = cli(ws, "ask", "How many containers a day does Quay 5 of the Qzheron basin handle?", "--json")
     assert "updating it first" in result.stderr, result.stderr
     assert json.loads(result.stdout)["passages"][0]["source"] == "quays.txt"
+
+
+def test_a_build_in_a_terminal_shows_reading_then_embedding_and_a_pipe_gets_no_bar(workspace: dict[str, Path]) -> None:
+    """Under a terminal a full build shows one bar while it cuts passages (in MB of text) and one while it
+    embeds (in passages); redirected, only the summary line."""
+    import pty
+    import select
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "160", "TERM": "xterm"}
+    args = [sys.executable, "-m", "clusterqa", "index", "--seeds", str(workspace["seeds"]), "--index", str(workspace["index"])]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, args, env)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                pid = 0
+                break
+            continue
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            data = b""
+        if not data:
+            break
+        seen += data
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) if pid else 0
+    os.close(fd)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode("utf-8", "replace"))
+    assert code == 0, shown
+    assert re.search(r"reading .*\d+% [\d.]+/[\d.]+ MB", shown), shown  # the bar is drawn with its first figure
+    assert re.search(r"embedding .*\d+% [\d,]+/[\d,]+ passages", shown), shown
+    assert "indexed " in shown
+
+    piped = cli({"seeds": workspace["seeds"], "index": workspace["root"] / "piped-index"}, "index")
+    assert piped.returncode == 0
+    assert "reading" not in piped.stderr and "embedding" not in piped.stderr
+    assert "indexed 5 documents" in piped.stdout + piped.stderr

@@ -18,6 +18,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces (without special tokens) for each text."""
 
 MIN_ANSWER_WORDS = 5  # headings and fragments are not answers
+COUNT_BATCH = 4096  # sentences measured together: the tokenizer's batch path, and progress for a long document
 
 
 def _split_long(text: str, span: Span, limit: int, count: TokenCounter) -> list[Span]:
@@ -47,7 +48,9 @@ class _Unit:
     page: int = 0  # paged formats: the page the unit starts on (0: not paged)
 
 
-def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -> list[Chunk]:
+def chunk(
+    document: Document, count: TokenCounter, settings: ChunkingSettings, progress: Callable[[int], None] | None = None
+) -> list[Chunk]:
     """Pack sentences into passages of at most `max_tokens` word pieces.
 
     A passage ends at a paragraph break once it holds `min_tokens`, so short headings join
@@ -56,9 +59,10 @@ def chunk(document: Document, count: TokenCounter, settings: ChunkingSettings) -
     A heading starts a new passage (so a passage lies in one section), and code, tables and
     lists never share a passage with prose. Answer candidates are the passage's full prose sentences.
     In a paged document (PDF) a new page starts a new passage; lines are counted within the page.
+    `progress(characters)` hears how far into the text the cutting has come.
     """
     text = document.text
-    units = _units(document, count, settings.max_tokens)
+    units = _units(document, count, settings.max_tokens, progress)
     if not units:
         return []
     groups = _group(units, settings)
@@ -99,9 +103,17 @@ def _on_page(pages: Sequence[int], line: int) -> tuple[int, int]:
     return page, line - pages[page - 1] + 1
 
 
-def _units(document: Document, count: TokenCounter, limit: int) -> list[_Unit]:
+def _units(document: Document, count: TokenCounter, limit: int, progress: Callable[[int], None] | None) -> list[_Unit]:
+    """Sentences (prose) and lines (code, tables, lists) with their word-piece counts, measured a
+    batch of blocks at a time so that a long document reports progress as it goes."""
     text = document.text
     blocks = document.blocks or tuple(Block(s, e) for s, e in paragraphs(text))
+    newlines = [m.start() for m in re.finditer("\n", text)] if document.pages else []
+
+    def page(offset: int) -> int:
+        return bisect.bisect_right(document.pages, bisect.bisect_right(newlines, offset - 1) + 1) if document.pages else 0
+
+    units: list[_Unit] = []
     pieces: list[tuple[Span, Block]] = []
     for index, block in enumerate(blocks):
         if block.kind == "prose":
@@ -111,20 +123,19 @@ def _units(document: Document, count: TokenCounter, limit: int) -> list[_Unit]:
         else:  # code, tables, lists: line by line
             found = [trim(text, m.start(), m.end()) for m in LINE.finditer(text, block.start, block.end)]
         pieces.extend((Span(s, e, index), block) for s, e in found if s < e)
-    counts = count([text[span.start : span.end] for span, _ in pieces])
-    newlines = [m.start() for m in re.finditer("\n", text)] if document.pages else []
-
-    def page(offset: int) -> int:
-        return bisect.bisect_right(document.pages, bisect.bisect_right(newlines, offset - 1) + 1) if document.pages else 0
-
-    units: list[_Unit] = []
-    for (span, block), n in zip(pieces, counts, strict=True):
-        if n > limit:
-            cut = _split_long(text, span, limit, count)
-            for piece, m in zip(cut, count([text[p.start : p.end] for p in cut]), strict=True):
-                units.append(_Unit(piece, m, block.kind, block.section, page(piece.start)))
-        else:
-            units.append(_Unit(span, n, block.kind, block.section, page(span.start)))
+        if len(pieces) < COUNT_BATCH and index < len(blocks) - 1:
+            continue
+        counts = count([text[span.start : span.end] for span, _ in pieces])
+        for (span, kind_of), n in zip(pieces, counts, strict=True):
+            if n > limit:
+                cut = _split_long(text, span, limit, count)
+                for piece, m in zip(cut, count([text[p.start : p.end] for p in cut]), strict=True):
+                    units.append(_Unit(piece, m, kind_of.kind, kind_of.section, page(piece.start)))
+            else:
+                units.append(_Unit(span, n, kind_of.kind, kind_of.section, page(span.start)))
+        pieces = []
+        if progress:
+            progress(block.end)
     return units
 
 

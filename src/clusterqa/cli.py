@@ -70,18 +70,19 @@ _warn = warn
 
 
 class _Progress:
-    """A rich progress bar on stderr, shown only while embedding."""
+    """A rich progress bar on stderr while a build reads (cuts passages) and embeds: one bar per stage."""
 
     def __init__(self) -> None:
-        self.bar = None  # the rich Progress once embedding starts; False where stderr is no terminal
+        self.bar = None  # the rich Progress once a stage starts; False where stderr is no terminal
         self.task = None
+        self.stage = ""
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.bar is False:
             return
         if self.bar is None:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
             console = Console(stderr=True)
             if not console.is_terminal:  # a log or a pipe gets the summary line, not a bar
@@ -91,18 +92,29 @@ class _Progress:
             self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[amount]}"),
                 TimeRemainingColumn(),
                 console=console,
                 transient=True,
             )
             self.bar.start()
-            self.task = self.bar.add_task(stage, total=total)
-        self.bar.update(self.task, completed=done, total=total)
+        if stage != self.stage:  # a new stage gets its own bar, so its time estimate is its own
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.task = self.bar.add_task(stage, total=total, amount=_amount(stage, done, total))
+            self.stage = stage
+        self.bar.update(self.task, completed=done, total=total, amount=_amount(stage, done, total))
 
     def close(self) -> None:
         if self.bar:
             self.bar.stop()
+
+
+def _amount(stage: str, done: int, total: int) -> str:
+    if stage == "reading":  # characters of text: shown in MB, as the files' sizes are
+        return f"{done / 1e6:.1f}/{total / 1e6:.1f} MB"
+    return f"{done:,}/{total:,} passages"
 
 
 @_command()

@@ -7,7 +7,6 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from .encoder_store import ensure_encoder
 from .errors import ClusterQAError, NoDocumentsError
 from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
 from .lock import writer_lock
-from .models import Chunk, DocumentInfo
+from .models import Chunk, DocumentInfo, Progress
 from .planning import (
     Plan,
     Warn,
@@ -30,8 +29,6 @@ from .planning import (
     skipped_entries,
 )
 from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, model_key, write_json
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -110,7 +107,7 @@ def _build_locked(
             p, len(p.unchanged), previous.manifest["passages"], 0, time.perf_counter() - started, False, previous.name
         )
 
-    contents = _assemble(store, settings, work, previous, warn)
+    contents = _assemble(store, settings, work, previous, warn, progress)
     work.read.clear()  # the documents' text is in the passages now: free it before embedding
     target = store.new_generation_dir()
     if manifest_only and previous is not None:
@@ -127,10 +124,12 @@ def _build_locked(
     return BuildReport(p, len(contents.entries), len(contents.chunks), written.embedded, seconds, True, generation.name)
 
 
-def _assemble(store: Store, settings: Settings, work: Work, previous: Generation | None, warn: Warn) -> _Contents:
+def _assemble(
+    store: Store, settings: Settings, work: Work, previous: Generation | None, warn: Warn, progress: Progress | None
+) -> _Contents:
     """Passages carried over from `previous` for kept documents, freshly cut for the ones read."""
     carried = _carried_chunks(previous, work.entries)
-    fresh = _fresh_chunks(store, settings, work, warn)
+    fresh = _fresh_chunks(store, settings, work, warn, progress)
     stats = {f.source: f for f in work.files}
     entries: list[tuple[DocumentInfo, list[Chunk]]] = []
     manifest_docs: dict[str, dict] = {}
@@ -165,11 +164,11 @@ def _carried_chunks(previous: Generation | None, kept: dict[str, dict]) -> dict[
         old.close()
 
 
-def _fresh_chunks(store: Store, settings: Settings, work: Work, warn: Warn) -> dict[str, list[Chunk]]:
+def _fresh_chunks(store: Store, settings: Settings, work: Work, warn: Warn, progress: Progress | None) -> dict[str, list[Chunk]]:
     if not work.read:
         return {}
     encoder_dir, _ = ensure_encoder(settings.model, warn)
-    return chunk_documents(work.read, encoder_dir, settings)
+    return chunk_documents(work.read, encoder_dir, settings, progress)
 
 
 def _share_files(previous: Generation, target: Path) -> _Written:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# A build's progress: (stage, done, total), e.g. ("embedding", 512, 19933).
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,14 @@ a window, not by the corpus."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .cache import EmbeddingCache
-from .models import Chunk
+from .models import Chunk, Progress
 
-Progress = Callable[[str, int, int], None]
 WINDOW = 512  # passages looked up and embedded together (sorted by length inside the window)
 # Passages per forward pass. Measured on 2 cores: batches of 8 run as fast as 4 and faster than
 # 16 or 32 (1.3x), and onnxruntime's working memory grows with the batch (peak RSS of a build:
