@@ -30,7 +30,7 @@ from .answer_features import (
     stems_of,
 )
 from .errors import ClusterQAError
-from .models import Answer, Hit
+from .models import IDENTITY, Answer, CosineScale, Hit
 
 MODEL_PATH = Path(__file__).with_name("data") / "answer_model.json"
 _COUNT = re.compile(r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\b", re.I)
@@ -111,11 +111,15 @@ def pick_answer(
     sentences: SentenceRows,
     frequencies: DocumentFrequencies,
     model: AnswerModel | None = None,
+    scale: CosineScale = IDENTITY,
 ) -> Pick:
-    """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer."""
+    """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer.
+
+    `scale`: the encoder's question-text cosines on the scale the model was fitted on (`Searcher.scales`).
+    """
     model = model or answer_model()
     top = list(hits[: model.passages])
-    candidates = candidate_features(question, query, top, sentences, frequencies)
+    candidates = candidate_features(question, query, top, sentences, frequencies, scale)
     if not candidates.spans:
         return Pick(None, 0.0, False, "no passage holds a sentence that could answer it", tuple(hits))
     logits = model.sentence.logit(candidates.features)

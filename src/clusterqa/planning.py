@@ -198,9 +198,9 @@ def plan(settings: Settings, warn: Warn = lambda _: None) -> Plan:
 
 def chunk_documents(documents: dict[str, Document], encoder_dir: Path, settings: Settings) -> dict[str, list[Chunk]]:
     """Passages of each document, measured with the model's own tokenizer (the model is not loaded)."""
-    from .encoder import TokenCounter
+    from .encoder import token_counter
 
-    count = TokenCounter(encoder_dir / "tokenizer.json")
+    count = token_counter(encoder_dir)
     return {source: chunk(document, count, settings.chunking) for source, document in documents.items()}
 
 

@@ -143,7 +143,8 @@ def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Re
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, not {top_k}")
     hits, query = searcher.retrieve(question, max(top_k, answer_model().passages), retrieval)
-    pick = pick_answer(question, query, hits, searcher.catalog.sentences, searcher.catalog.document_frequencies)
+    catalog = searcher.catalog
+    pick = pick_answer(question, query, hits, catalog.sentences, catalog.document_frequencies, scale=searcher.scales[0])
     return AskResult(
         question=question,
         hits=pick.hits[:top_k],
