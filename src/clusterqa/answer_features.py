@@ -40,6 +40,9 @@ SENTENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "layout": ("label_line", "short_line", "log_words"),
 }
 SENTENCE_FEATURES: tuple[str, ...] = tuple(f for group in SENTENCE_GROUPS.values() for f in group)
+# Word-overlap evidence: meaningless between a question and a passage in different scripts (a
+# Chinese question, an English passage), where only the multilingual encoder's cosines compare them.
+WORD_EVIDENCE = (*SENTENCE_GROUPS["coverage"], *SENTENCE_GROUPS["names"], *SENTENCE_GROUPS["focus"])
 
 _NUMBER_WORDS = [
     "one",
@@ -244,6 +247,14 @@ _CJK_CHAR = re.compile(f"[{CJK_RANGES}]")
 CJK_CHARS_PER_WORD = 1.6  # Chinese words average about 1.6 characters (segmented corpora such as the PKU one)
 
 
+CJK_TEXT_SHARE = 0.3  # a text is CJK text when at least this share of its letters are CJK characters
+
+
+def is_cjk_text(text: str) -> bool:
+    cjk = len(_CJK_CHAR.findall(text))
+    return cjk > 0 and cjk >= CJK_TEXT_SHARE * sum(c.isalpha() for c in text)
+
+
 def word_count(text: str) -> int:
     """Words of a sentence as the layout features count them: whitespace-separated, and for CJK text
     (no spaces) its characters over the average word length, so a Chinese sentence is not one word."""
@@ -272,6 +283,7 @@ class Candidates:
     terms: QuestionTerms
     passage_stems: tuple[frozenset[str], ...]  # per hit: stems of its title and text
     kind: str | None  # what the question asks for
+    cross_script: tuple[bool, ...] = ()  # per hit: written in another script than the question (CJK or not)
 
     def __post_init__(self) -> None:
         if self.features.shape != (len(self.spans), len(SENTENCE_FEATURES)):
@@ -351,6 +363,7 @@ def candidate_features(
         terms,
         passage_stems,
         kind,
+        tuple(is_cjk_text(h.passage.text) != is_cjk_text(question) for h in hits),
     )
 
 
@@ -389,6 +402,9 @@ CONFIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "focus": ("best_focus_missing_sentence", "best_focus_missing_passage", "all_focus_missing"),
     "dense": ("best_sentence_cosine", "top_passage_cosine"),
 }
+
+
+CONFIDENCE_WORD_EVIDENCE = (*CONFIDENCE_GROUPS["coverage"], *CONFIDENCE_GROUPS["names"], *CONFIDENCE_GROUPS["focus"])
 
 
 def question_evidence(candidates: Candidates) -> tuple[float, float, float]:

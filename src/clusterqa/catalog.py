@@ -177,7 +177,7 @@ class Catalog:
 
         `table`: passages_fts (stemmed words) or passages_cjk (CJK character pairs, `match_cjk`).
         """
-        if table == "passages_cjk" and not self.has_cjk_table:
+        if table == "passages_cjk" and not self.has_cjk_text:
             return []
         rows = self._query(
             f"SELECT rowid, bm25({table}) FROM {table} WHERE {table} MATCH ? ORDER BY bm25({table}) LIMIT ?",
@@ -194,17 +194,30 @@ class Catalog:
         """Catalogs written before CJK support have no bigram table: their CJK words match nothing, as before."""
         return bool(self._query("SELECT 1 FROM sqlite_master WHERE name = 'passages_cjk'", ()))
 
+    @cached_property
+    def has_cjk_text(self) -> bool:
+        """Whether any passage holds CJK text (an English corpus skips the CJK table altogether)."""
+        return self.has_cjk_table and bool(self._query("SELECT 1 FROM passages_cjk LIMIT 1", ()))
+
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """How many passages contain each term (through the same tokenizer as the search), and how many there are."""
+        """How many passages contain each term (through the same tokenizers as the search), and how many there are.
+
+        A CJK pair is counted in the CJK table; a word in either table (CJK text may hold it inside a run).
+        """
         counts = {}
         for term in terms:
-            table = "passages_cjk" if has_cjk(term) else "passages_fts"
-            if table == "passages_cjk" and not self.has_cjk_table:
-                counts[term] = 0
-                continue
-            counts[term] = self._query(
-                f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", ('"' + term.replace('"', '""') + '"',)
-            )[0][0]
+            quoted = '"' + term.replace('"', '""') + '"'
+            if not self.has_cjk_text:
+                sql, params = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (quoted,)
+            elif has_cjk(term):
+                sql, params = "SELECT count(*) FROM passages_cjk WHERE passages_cjk MATCH ?", (quoted,)
+            else:
+                sql = (
+                    "SELECT count(*) FROM (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? "
+                    "UNION SELECT rowid FROM passages_cjk WHERE passages_cjk MATCH ?)"
+                )
+                params = (quoted, quoted)
+            counts[term] = self._query(sql, params)[0][0]
         return counts, self.count()
 
     def _query(self, sql: str, params: Sequence[object]) -> list[tuple]:

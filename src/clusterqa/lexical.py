@@ -135,8 +135,10 @@ def split_word(word: str) -> list[str]:
 
 
 def bigram_text(text: str) -> str:
-    """The CJK bigrams of `text`, space-separated: what the catalog's CJK full-text table indexes."""
-    return " ".join(run[i : i + 2] for run in _RUN.findall(text.lower()) for i in range(len(run) - 1))
+    """What the catalog's CJK table indexes of `text`, space-separated: the pieces of its words that hold
+    CJK characters (split_word): character pairs, and the numbers and Latin words written inside CJK
+    text ("到2025年将" -> 2025), which unicode61 reads as part of one long token."""
+    return " ".join(part for word in _WORD.findall(text.lower()) if has_cjk(word) for part in split_word(word))
 
 
 # Chinese question words and fillers, as the bigrams a question is split into (see split_word).
@@ -199,8 +201,9 @@ def fts_expression(question: str, max_terms: int = 64) -> str | None:
 
 
 def cjk_expression(question: str, max_terms: int = 64) -> str | None:
-    """The question's CJK character pairs for the catalog's bigram table, any of them matching; None without any."""
-    return _any_of([t for t in query_terms(question) if has_cjk(t)][:max_terms])
+    """Every term of the question for the catalog's CJK table (its character pairs, and its numbers and
+    words, which CJK text may hold inside a run: "2025年"); None without any."""
+    return _any_of(query_terms(question)[:max_terms])
 
 
 def _any_of(terms: list[str]) -> str | None:

