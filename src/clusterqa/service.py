@@ -87,7 +87,10 @@ def _check_settings(generation: Generation, settings: Settings) -> None:
     check_documents_folder(generation, settings)
     reason = settings_change(generation, settings)
     if reason:
-        raise SettingsMismatchError(f"{reason}; run `clusterqa index` to rebuild the index with the new settings")
+        built = generation.manifest.get("model", {}).get("name") if generation else None
+        # Asking without the model the index was built with is the common slip (--model multilingual-e5-small).
+        hint = f"pass --model {built} to ask it as built, or " if built and built != settings.model else ""
+        raise SettingsMismatchError(f"{reason}; {hint}run `clusterqa index` to rebuild the index with the new settings")
 
 
 def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # noqa: ANN001
