@@ -20,7 +20,9 @@ import numpy as np
 
 from .answer_features import (
     CONFIDENCE_FEATURES,
+    CONFIDENCE_WORD_EVIDENCE,
     SENTENCE_FEATURES,
+    WORD_EVIDENCE,
     Candidates,
     DocumentFrequencies,
     SentenceRows,
@@ -30,7 +32,7 @@ from .answer_features import (
     stems_of,
 )
 from .errors import ClusterQAError
-from .models import Answer, Hit
+from .models import IDENTITY, Answer, CosineScale, Hit
 
 MODEL_PATH = Path(__file__).with_name("data") / "answer_model.json"
 _COUNT = re.compile(r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\b", re.I)
@@ -111,20 +113,29 @@ def pick_answer(
     sentences: SentenceRows,
     frequencies: DocumentFrequencies,
     model: AnswerModel | None = None,
+    scale: CosineScale = IDENTITY,
 ) -> Pick:
-    """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer."""
+    """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer.
+
+    `scale`: the encoder's question-text cosines on the scale the model was fitted on (`Searcher.scales`).
+    """
     model = model or answer_model()
     top = list(hits[: model.passages])
-    candidates = candidate_features(question, query, top, sentences, frequencies)
+    candidates = candidate_features(question, query, top, sentences, frequencies, scale)
     if not candidates.spans:
         return Pick(None, 0.0, False, "no passage holds a sentence that could answer it", tuple(hits))
-    logits = model.sentence.logit(candidates.features)
+    cross = np.array([candidates.cross_script[h] for h in candidates.hit_index], dtype=bool)
+    features = neutral(candidates.features, model.sentence, WORD_EVIDENCE, cross)
+    logits = model.sentence.logit(features)
     best = listed_after(candidates, int(np.argmax(logits)), top)
     share = np.exp(logits - logits[best])
     share /= share.sum()
     evidence = question_evidence(candidates)
-    confidence = float(sigmoid(model.confidence.logit(confidence_features(candidates.features, logits, best, evidence))))
-    if candidates.terms.asked_absent() is not None:
+    x = confidence_features(features, logits, best, evidence)
+    if cross[best]:
+        x = neutral(x[None, :], model.confidence, CONFIDENCE_WORD_EVIDENCE, np.ones(1, dtype=bool))[0]
+    confidence = float(sigmoid(model.confidence.logit(x)))
+    if candidates.terms.asked_absent() is not None and not cross[best]:
         confidence = min(confidence, model.absent_cap)
     confident = confidence >= model.threshold
     h = candidates.hit_index[best]
@@ -142,7 +153,7 @@ def pick_answer(
         best=answer,
         confidence=confidence,
         confident=confident,
-        reason=None if confident else _reason(candidates, best, confidence),
+        reason=None if confident else _reason(candidates, best, confidence, bool(cross[best])),
         hits=_highlighted(hits, candidates, share, best if confident else None, model.highlight),
     )
 
@@ -187,15 +198,26 @@ def _highlighted(
     return tuple(replace(hit, highlight=candidates.spans[chosen[h]]) if h in chosen else hit for h, hit in enumerate(hits))
 
 
-def _reason(candidates: Candidates, best: int, confidence: float) -> str:
+def neutral(features: np.ndarray, model: Logistic, names: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """`features` with the columns `names` of `rows` set to the fitting data's means: standardized to 0,
+    they add nothing to the logit, evidence neither for nor against (mean imputation)."""
+    if not rows.any():
+        return features
+    out = features.copy()
+    columns = [model.features.index(name) for name in names]
+    out[np.ix_(rows, columns)] = model.mean[columns]
+    return out
+
+
+def _reason(candidates: Candidates, best: int, confidence: float, cross_script: bool = False) -> str:
     """Why the best sentence is not a confident answer, naming the evidence that is missing."""
     terms = candidates.terms
     absent = terms.asked_absent()
-    if absent is not None:
+    if absent is not None and not cross_script:
         return f"no passage mentions '{absent}'"
     union = set().union(*candidates.passage_stems)
     missing = sorted((t for t in terms.weights if t not in union), key=lambda t: -terms.weights[t])
-    if missing:
+    if missing and not cross_script:
         word = terms.unstemmed[missing[0]]
         if missing[0] in terms.absent:
             return f"no passage mentions '{word}'"

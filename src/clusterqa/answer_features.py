@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lexical import STOPWORDS, query_terms, stem
-from .models import Hit
+from .lexical import CJK_RANGES, STOPWORDS, has_cjk, query_terms, salient, stem, words
+from .models import IDENTITY, CosineScale, Hit
 
 SentenceRows = Callable[[Sequence[int]], list[tuple[int, int, int, int, bytes, bytes]]]
 DocumentFrequencies = Callable[[list[str]], tuple[dict[str, int], int]]
@@ -40,6 +40,9 @@ SENTENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "layout": ("label_line", "short_line", "log_words"),
 }
 SENTENCE_FEATURES: tuple[str, ...] = tuple(f for group in SENTENCE_GROUPS.values() for f in group)
+# Word-overlap evidence: meaningless between a question and a passage in different scripts (a
+# Chinese question, an English passage), where only the multilingual encoder's cosines compare them.
+WORD_EVIDENCE = (*SENTENCE_GROUPS["coverage"], *SENTENCE_GROUPS["names"], *SENTENCE_GROUPS["focus"])
 
 _NUMBER_WORDS = [
     "one",
@@ -88,7 +91,9 @@ _MONTHS = [
 ]
 _NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _DATE = re.compile(
-    r"\b(?:1\d{3}|20\d{2})s?\b|\b(?:" + "|".join(_MONTHS) + r")\b|\bcentur(?:y|ies)\b|\b\d{1,2}(?:st|nd|rd|th)\b", re.I
+    r"(?:1\d{3}|20\d{2})年|\d{1,2}月\d{1,2}日|"  # 2020年, 7月31日 (no word boundary inside CJK text)
+    r"\b(?:1\d{3}|20\d{2})s?\b|\b(?:" + "|".join(_MONTHS) + r")\b|\bcentur(?:y|ies)\b|\b\d{1,2}(?:st|nd|rd|th)\b",
+    re.I,
 )
 # "How often": a number, or a word of frequency ("every hour", "twice a year", "annually").
 _FREQUENCY = re.compile(
@@ -115,6 +120,10 @@ _QUESTION_TYPES = (
     (re.compile(r"\bwho(?:m|se)?\b"), "name"),
     (re.compile(r"\bwhere\b|\bwhat (?:country|city|place|region|province|state|town|continent)\b"), "name"),
     (re.compile(r"\bwhich\b|\bwhat (?:is|was|are|were) the name\b|\bname (?:of|the)\b"), "name"),
+    # Chinese: how many / how much, when, who / which.
+    (re.compile(r"多少|几(?:个|家|种|项|倍|成|亿|万|千|百)|百分之几|比例|占比"), "number"),
+    (re.compile(r"什么时候|何时|哪一?年|哪一?天|几月|几号|什么日期|哪个月"), "date"),
+    (re.compile(r"谁|哪些|哪个|哪家|哪里|哪座|哪位|什么名字|名称"), "name"),
 )
 
 
@@ -162,7 +171,7 @@ class QuestionTerms:
         """Share of the question's names and numbers that `text` lacks (0 when it has none)."""
         if not self.names:
             return 0.0
-        present = set(re.findall(r"\w+", text.lower()))
+        present = set(words(text))
         return sum(1 for n in self.names if n not in present) / len(self.names)
 
     def bigram_share(self, text: str) -> float:
@@ -195,14 +204,15 @@ def question_terms(question: str, frequencies: DocumentFrequencies) -> QuestionT
             weights[stemmed], unstemmed[stemmed] = weight, term
         if counts.get(term, 0) == 0 and stemmed not in absent:
             absent.append(stemmed)
-    words = frozenset(re.findall(r"\w+", question.lower()))
+    question_words = frozenset(words(question))
     names = frozenset(m.group(0).lower() for m in _CAPITALISED.finditer(question.strip())) | frozenset(
         re.findall(r"\d+", question)
     )
     ordered = stem(query_terms_ordered(question))
     bigrams = frozenset(zip(ordered, ordered[1:], strict=False))
     focus = frozenset(stem(question_focus(question)))
-    return QuestionTerms(weights, unstemmed, tuple(absent), words, names, bigrams, bool(_NEGATION.search(question)), focus)
+    negated = bool(_NEGATION.search(question))
+    return QuestionTerms(weights, unstemmed, tuple(absent), question_words, names, bigrams, negated, focus)
 
 
 # "how often/long/far..." is the question word itself: "often" is not what the question is about.
@@ -233,9 +243,30 @@ def question_focus(question: str) -> list[str]:
     return focus
 
 
+_CJK_CHAR = re.compile(f"[{CJK_RANGES}]")
+CJK_CHARS_PER_WORD = 1.6  # Chinese words average about 1.6 characters (segmented corpora such as the PKU one)
+
+
+CJK_TEXT_SHARE = 0.3  # a text is CJK text when at least this share of its letters are CJK characters
+
+
+def is_cjk_text(text: str) -> bool:
+    cjk = len(_CJK_CHAR.findall(text))
+    return cjk > 0 and cjk >= CJK_TEXT_SHARE * sum(c.isalpha() for c in text)
+
+
+def word_count(text: str) -> int:
+    """Words of a sentence as the layout features count them: whitespace-separated, and for CJK text
+    (no spaces) its characters over the average word length, so a Chinese sentence is not one word."""
+    cjk = len(_CJK_CHAR.findall(text))
+    if not cjk:
+        return len(text.split())
+    return len(_CJK_CHAR.sub(" ", text).split()) + round(cjk / CJK_CHARS_PER_WORD)
+
+
 def query_terms_ordered(text: str) -> list[str]:
     """The salient words of `text` in order, repeats kept (for word pairs)."""
-    return [w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [w for w in words(text) if salient(w)]
 
 
 def stems_of(text: str) -> set[str]:
@@ -252,6 +283,7 @@ class Candidates:
     terms: QuestionTerms
     passage_stems: tuple[frozenset[str], ...]  # per hit: stems of its title and text
     kind: str | None  # what the question asks for
+    cross_script: tuple[bool, ...] = ()  # per hit: written in another script than the question (CJK or not)
 
     def __post_init__(self) -> None:
         if self.features.shape != (len(self.spans), len(SENTENCE_FEATURES)):
@@ -259,9 +291,17 @@ class Candidates:
 
 
 def candidate_features(
-    question: str, query: np.ndarray, hits: Sequence[Hit], sentences: SentenceRows, frequencies: DocumentFrequencies
+    question: str,
+    query: np.ndarray,
+    hits: Sequence[Hit],
+    sentences: SentenceRows,
+    frequencies: DocumentFrequencies,
+    scale: CosineScale = IDENTITY,
 ) -> Candidates:
-    """Features of each sentence of `hits` (the fixed set of top passages) for `question`."""
+    """Features of each sentence of `hits` (the fixed set of top passages) for `question`.
+
+    `scale` puts the encoder's cosines on the scale of the one the answer model was fitted with.
+    """
     terms = question_terms(question, frequencies)
     passage_stems = tuple(frozenset(stems_of(h.passage.title + "\n" + h.passage.text)) for h in hits)
     kind = question_type(question)
@@ -271,8 +311,8 @@ def candidate_features(
         return Candidates((), (), np.zeros((0, len(SENTENCE_FEATURES))), terms, passage_stems, kind)
     own = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
     context = np.frombuffer(b"".join(r[5] for r in rows), dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
-    s_cos = own @ query
-    c_cos = context @ query
+    s_cos = scale(own @ query)
+    c_cos = scale(context @ query)
     base = np.maximum(s_cos, c_cos)
     order = np.argsort(-base, kind="stable")
     rank = np.empty(len(rows))
@@ -285,14 +325,14 @@ def candidate_features(
         hit = hits[h]
         text = hit.passage.text[start:end]
         present = stems_of(text)
-        words = text.split()
-        novel = [w for w in re.findall(r"\w+", text.lower()) if w not in terms.words and len(w) > 2]
+        novel = [w for w in words(text) if w not in terms.words and (len(w) > 2 or has_cjk(w))]
+        length = word_count(text)
         found = type_count(kind, text, terms.words) if kind else 0
         matched = found > 0
         values = {
             "sentence_cosine": float(s_cos[i]),
             "context_cosine": float(c_cos[i]),
-            "passage_cosine": float(hit.dense_score or 0.0),
+            "passage_cosine": float(scale(hit.dense_score or 0.0)),
             "fused_score": float(hit.score),
             "passage_rank": 1.0 / (h + 1),
             "sentence_coverage": terms.coverage(present),
@@ -312,8 +352,8 @@ def candidate_features(
             "sentence_rank": 1.0 / rank[i],
             "sentence_margin": float(base[i] - best_other[i]),
             "label_line": float(bool(_LABEL.match(text))),
-            "short_line": float(len(words) < 6),
-            "log_words": math.log1p(len(words)),
+            "short_line": float(length < 6),
+            "log_words": math.log1p(length),
         }
         features[i] = [values[name] for name in SENTENCE_FEATURES]
     return Candidates(
@@ -323,6 +363,7 @@ def candidate_features(
         terms,
         passage_stems,
         kind,
+        tuple(is_cjk_text(h.passage.text) != is_cjk_text(question) for h in hits),
     )
 
 
@@ -361,6 +402,9 @@ CONFIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "focus": ("best_focus_missing_sentence", "best_focus_missing_passage", "all_focus_missing"),
     "dense": ("best_sentence_cosine", "top_passage_cosine"),
 }
+
+
+CONFIDENCE_WORD_EVIDENCE = (*CONFIDENCE_GROUPS["coverage"], *CONFIDENCE_GROUPS["names"], *CONFIDENCE_GROUPS["focus"])
 
 
 def question_evidence(candidates: Candidates) -> tuple[float, float, float]:

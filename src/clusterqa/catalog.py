@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 from .errors import IndexCorruptError
+from .lexical import bigram_text, has_cjk
 from .models import Chunk, DocumentInfo, Passage
 
 SCHEMA = """
@@ -48,6 +50,9 @@ CREATE INDEX sentences_by_passage ON sentences(passage_id);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     text, content='passages', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
 );
+-- CJK-bearing passages as their space-separated character pairs (lexical.bigram_text), rowid = passage id;
+-- contentless: the text is in passages, BM25 needs only the index.
+CREATE VIRTUAL TABLE passages_cjk USING fts5(terms, content='', tokenize='unicode61');
 """
 
 
@@ -69,7 +74,10 @@ def write_catalog(
                     (doc_id, doc.source, doc.title, doc.date, doc.sha256),
                 )
                 rows = []
+                pairs = []
                 for c in chunks:
+                    if has_cjk(c.text):
+                        pairs.append((passage_id, bigram_text(c.text)))
                     rows.append(
                         (
                             passage_id,
@@ -88,6 +96,7 @@ def write_catalog(
                     )
                     passage_id += 1
                 db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO passages_cjk(rowid, terms) VALUES (?, ?)", pairs)
             db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)", sentences)
             db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
     finally:
@@ -163,23 +172,52 @@ class Catalog:
     def count(self) -> int:
         return self._query("SELECT count(*) FROM passages", ())[0][0]
 
-    def match(self, expression: str, limit: int) -> list[tuple[int, float]]:
-        """FTS5 BM25 search; returns (passage id, score) with higher scores better."""
+    def match(self, expression: str, limit: int, table: str = "passages_fts") -> list[tuple[int, float]]:
+        """FTS5 BM25 search; returns (passage id, score) with higher scores better.
+
+        `table`: passages_fts (stemmed words) or passages_cjk (CJK character pairs, `match_cjk`).
+        """
+        if table == "passages_cjk" and not self.has_cjk_text:
+            return []
         rows = self._query(
-            "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
+            f"SELECT rowid, bm25({table}) FROM {table} WHERE {table} MATCH ? ORDER BY bm25({table}) LIMIT ?",
             (expression, limit),
         )
         # SQLite's bm25() is negated so that ascending order is best-first.
         return [(int(rowid), -float(score)) for rowid, score in rows]
 
+    def match_cjk(self, expression: str, limit: int) -> list[tuple[int, float]]:
+        return self.match(expression, limit, "passages_cjk")
+
+    @cached_property
+    def has_cjk_table(self) -> bool:
+        """Catalogs written before CJK support have no bigram table: their CJK words match nothing, as before."""
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE name = 'passages_cjk'", ()))
+
+    @cached_property
+    def has_cjk_text(self) -> bool:
+        """Whether any passage holds CJK text (an English corpus skips the CJK table altogether)."""
+        return self.has_cjk_table and bool(self._query("SELECT 1 FROM passages_cjk LIMIT 1", ()))
+
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """How many passages contain each term (through the same stemming tokenizer), and how many there are."""
-        counts = {
-            term: self._query(
-                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", ('"' + term.replace('"', '""') + '"',)
-            )[0][0]
-            for term in terms
-        }
+        """How many passages contain each term (through the same tokenizers as the search), and how many there are.
+
+        A CJK pair is counted in the CJK table; a word in either table (CJK text may hold it inside a run).
+        """
+        counts = {}
+        for term in terms:
+            quoted = '"' + term.replace('"', '""') + '"'
+            if not self.has_cjk_text:
+                sql, params = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (quoted,)
+            elif has_cjk(term):
+                sql, params = "SELECT count(*) FROM passages_cjk WHERE passages_cjk MATCH ?", (quoted,)
+            else:
+                sql = (
+                    "SELECT count(*) FROM (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? "
+                    "UNION SELECT rowid FROM passages_cjk WHERE passages_cjk MATCH ?)"
+                )
+                params = (quoted, quoted)
+            counts[term] = self._query(sql, params)[0][0]
         return counts, self.count()
 
     def _query(self, sql: str, params: Sequence[object]) -> list[tuple]:

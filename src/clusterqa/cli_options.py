@@ -21,7 +21,11 @@ IndexOpt = Annotated[
 ]
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", help="sentence-transformers model name or path (env CLUSTERQA_MODEL; default all-MiniLM-L6-v2)"),
+    typer.Option(
+        "--model",
+        help="sentence-transformers model name or path, or multilingual-e5-small for Chinese and other languages "
+        "(env CLUSTERQA_MODEL; default all-MiniLM-L6-v2)",
+    ),
 ]
 NoIgnoreOpt = Annotated[
     bool, typer.Option("--no-ignore", help="Index every .txt/.md file, even those .clusterqaignore or .gitignore name.")

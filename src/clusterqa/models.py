@@ -160,3 +160,18 @@ class Retrieval:
     mode: str = "hybrid"  # hybrid | dense | lexical
     fusion: str = "convex"  # convex | rrf
     alpha: float = 0.5  # dense weight for convex fusion
+
+
+@dataclass(frozen=True)
+class CosineScale:
+    """a * cosine + b: an encoder's cosines on the scale of the encoder that thresholds and the answer
+    model were fitted with (all-MiniLM-L6-v2); fitted per encoder by benchmarks/fit_cosine_scales.py."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def __call__(self, cosine):  # noqa: ANN001, ANN204 - a float or a numpy array
+        return cosine if (self.a, self.b) == (1.0, 0.0) else self.a * cosine + self.b
+
+
+IDENTITY = CosineScale()

@@ -203,9 +203,9 @@ def chunk_documents(
 
     `progress("reading", characters done, characters in all)`: a 20 MB file takes tens of seconds.
     """
-    from .encoder import TokenCounter
+    from .encoder import token_counter
 
-    count = TokenCounter(encoder_dir / "tokenizer.json")
+    count = token_counter(encoder_dir)
     total = sum(len(d.text) for d in documents.values())
     done = 0
     chunks = {}

@@ -87,7 +87,10 @@ def _check_settings(generation: Generation, settings: Settings) -> None:
     check_documents_folder(generation, settings)
     reason = settings_change(generation, settings)
     if reason:
-        raise SettingsMismatchError(f"{reason}; run `clusterqa index` to rebuild the index with the new settings")
+        built = generation.manifest.get("model", {}).get("name") if generation else None
+        # Asking without the model the index was built with is the common slip (--model multilingual-e5-small).
+        hint = f"pass --model {built} to ask it as built, or " if built and built != settings.model else ""
+        raise SettingsMismatchError(f"{reason}; {hint}run `clusterqa index` to rebuild the index with the new settings")
 
 
 def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # noqa: ANN001
@@ -143,7 +146,8 @@ def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Re
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, not {top_k}")
     hits, query = searcher.retrieve(question, max(top_k, answer_model().passages), retrieval)
-    pick = pick_answer(question, query, hits, searcher.catalog.sentences, searcher.catalog.document_frequencies)
+    catalog = searcher.catalog
+    pick = pick_answer(question, query, hits, catalog.sentences, catalog.document_frequencies, scale=searcher.scales[0])
     return AskResult(
         question=question,
         hits=pick.hits[:top_k],

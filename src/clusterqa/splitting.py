@@ -6,10 +6,11 @@ import re
 from dataclasses import dataclass
 
 # A sentence ends at . ! ? (or CJK enders) plus closing quotes/brackets, before whitespace.
-# NFKC turns the fullwidth ！ and ？ into ASCII, so in normalized CJK text an ASCII ! or ?
-# directly followed by a CJK character ends a sentence too.
+# NFKC turns the fullwidth ！ ？ and ； into ASCII, so in normalized CJK text an ASCII ! ? or ;
+# directly followed by a CJK character ends a sentence too (a Chinese semicolon joins statements
+# that each answer on their own: "产值达1200亿元；出口占三成").
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-_SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’)\]]*(?=\s)|[。！？]|[!?]+(?=[" + _CJK + "])")
+_SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’)\]]*(?=\s)|[。！？]+[”’」』)]*|[!?;]+(?=[" + _CJK + "])")
 _ABBREVIATIONS = frozenset(
     [
         "mr",

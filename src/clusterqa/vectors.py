@@ -96,9 +96,9 @@ class PassageVectors:
 
     def _encoder_ready(self):  # -> OnnxEncoder
         if self._encoder is None:
-            from .encoder import OnnxEncoder
+            from .encoder import open_encoder
 
-            self._encoder = OnnxEncoder(self.encoder_dir)
+            self._encoder = open_encoder(self.encoder_dir)
         return self._encoder
 
 

