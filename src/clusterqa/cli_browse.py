@@ -4,7 +4,7 @@ its context, question after question.
 Registered on the app in cli.py; the work is done in browse.py and shell.py.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in the CLI modules: see cli.py.
 
 from typing import Annotated
 

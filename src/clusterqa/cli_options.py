@@ -1,6 +1,6 @@
 """Options shared by the commands, and the one place they become Settings."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in the CLI modules: see cli.py.
 
 import sys
 from pathlib import Path
