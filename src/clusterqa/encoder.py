@@ -96,18 +96,17 @@ def pool_spans(tokens: np.ndarray, encoding, spans: Sequence[tuple[int, int]], w
     A span with no token of its own (cut off by the model's window) gets the whole text's vector.
     """
     offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
-    regular = np.asarray(encoding.special_tokens_mask, dtype=bool) == 0
-    index = np.flatnonzero(regular)
+    index = np.flatnonzero(np.asarray(encoding.special_tokens_mask, dtype=bool) == 0)
     starts, ends = offsets[index, 0], offsets[index, 1]
-    sums = np.vstack([np.zeros((1, tokens.shape[1]), dtype=np.float64), np.cumsum(tokens[index], axis=0, dtype=np.float64)])
-    out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)
-    for k, (start, end) in enumerate(spans):
-        first = int(np.searchsorted(starts, start, side="left"))
-        last = int(np.searchsorted(ends, end, side="right"))  # tokens [first, last) end inside the span
-        if last > first:
-            out[k] = (sums[last] - sums[first]) / (last - first)
-        else:
-            out[k] = whole
+    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    first = np.searchsorted(starts, bounds[:, 0], side="left")
+    last = np.searchsorted(ends, bounds[:, 1], side="right")  # tokens [first, last) end inside the span
+    # One reduceat over [first0, last0, first1, last1, ...]: its even slots are the spans' sums. A zero
+    # row at the end keeps an index equal to the token count in range.
+    regular = np.vstack([tokens[index], np.zeros((1, tokens.shape[1]), dtype=tokens.dtype)])
+    sums = np.add.reduceat(regular, np.stack([first, last], axis=1).ravel(), axis=0)[::2]
+    counts = last - first
+    out = np.where((counts > 0)[:, None], sums / np.maximum(counts, 1)[:, None], whole)
     return normalize_rows(out)
 
 
