@@ -348,3 +348,25 @@ def test_no_documents_yet_is_an_error_until_they_arrive_then_the_index_is_built(
     check_cites_its_lines(ws, passage)
     assert (got["status"]["state"], got["status"]["documents"], got["status"]["error"]) == ("ready", 1, None)
     assert f"no index in {ws['index']} yet: building it" in stderr
+
+
+def test_a_pdf_is_cited_by_page_and_shown_by_page(tmp_path: Path, encoder_dir: Path) -> None:
+    """A PDF's passages carry their page; `show` with FILE:PAGE returns that page's extracted lines."""
+    from test_formats import write_design_pdf
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    write_design_pdf(seeds / "design.pdf")
+    ws = {"seeds": seeds, "index": tmp_path / "index", "root": tmp_path}
+    got = {}
+
+    async def scenario(client: ClientSession) -> None:
+        got["ask"] = await call(client, "ask", question="How many replicas does each shard keep?", top_k=1)
+        got["show"] = await call(client, "show", citation="design.pdf:2", context=0)
+
+    session(ws, scenario)
+    top = got["ask"]["passages"][0]
+    assert (top["source"], top["page_start"], top["page_end"]) == ("design.pdf", 2, 2)
+    shown = " ".join(line["text"] for line in got["show"]["lines"])
+    assert "Each shard keeps three replicas" in shown
+    assert "Zstandard" not in shown  # page 1 is not shown
