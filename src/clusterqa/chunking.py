@@ -126,13 +126,13 @@ def _units(document: Document, count: TokenCounter, limit: int, progress: Callab
         if len(pieces) < COUNT_BATCH and index < len(blocks) - 1:
             continue
         counts = count([text[span.start : span.end] for span, _ in pieces])
-        for (span, kind_of), n in zip(pieces, counts, strict=True):
+        for (span, home), n in zip(pieces, counts, strict=True):
             if n > limit:
                 cut = _split_long(text, span, limit, count)
                 for piece, m in zip(cut, count([text[p.start : p.end] for p in cut]), strict=True):
-                    units.append(_Unit(piece, m, kind_of.kind, kind_of.section, page(piece.start)))
+                    units.append(_Unit(piece, m, home.kind, home.section, page(piece.start)))
             else:
-                units.append(_Unit(span, n, kind_of.kind, kind_of.section, page(span.start)))
+                units.append(_Unit(span, n, home.kind, home.section, page(span.start)))
         pieces = []
         if progress:
             progress(block.end)
