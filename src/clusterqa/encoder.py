@@ -147,9 +147,13 @@ def load_in_background(directory: Path) -> Callable[[], OnnxEncoder]:
     result: dict[str, object] = {}
 
     def load() -> None:
-        from .signals import hold_in_this_thread
+        import signal
 
-        hold_in_this_thread()  # Ctrl-C is the main thread's; onnxruntime's workers, started here, inherit this
+        # Ctrl-C must reach the main thread, where the shell's input() waits for it: a signal taken by
+        # another thread does not wake readline's select(). onnxruntime's worker threads, created here,
+        # inherit this thread's mask.
+        if hasattr(signal, "pthread_sigmask"):  # POSIX
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGWINCH})
         try:
             result["encoder"] = open_encoder(directory)
         except BaseException as exc:  # handed to the caller, raised in its thread

@@ -17,7 +17,6 @@ from .config import Settings
 from .errors import ClusterQAError
 from .models import AskResult
 from .service import ask, current_searcher, open_index
-from .signals import held_signals
 
 PROMPT = "clusterqa> "
 QUIT = {":quit", ":q", ":exit", "exit", "quit", "\\q"}
@@ -60,8 +59,7 @@ def _shell_warn(warn: Callable[[str], None]) -> Callable[[str], None]:
 
 def run_shell(settings: Settings, top_k: int, warn: Callable[[str], None], mode: str = "hybrid", as_json: bool = False) -> None:
     warn = _shell_warn(warn)
-    with held_signals():  # numpy's, FAISS's and onnxruntime's threads start here: Ctrl-C stays ours
-        searcher = open_index(settings, refresh=True, warn=warn)
+    searcher = open_index(settings, refresh=True, warn=warn)
     interactive = sys.stdin.isatty()
     history_file = Path.home() / ".clusterqa_history"
     readline = _history(history_file) if interactive else None
@@ -87,9 +85,8 @@ def run_shell(settings: Settings, top_k: int, warn: Callable[[str], None], mode:
                 if line.startswith(":") or line.lower() in HELP_WORDS:
                     _command(line, state, settings, warn)
                     continue
-                with held_signals():  # a Ctrl-C meanwhile arrives when the answer is printed
-                    searcher = current_searcher(searcher, settings, warn)
-                    _answer(searcher, line, state, settings, echo=not interactive)
+                searcher = current_searcher(searcher, settings, warn)
+                _answer(searcher, line, state, settings, echo=not interactive)
             except ClusterQAError as exc:
                 warn(f"error: {exc}")
             except KeyboardInterrupt:  # Ctrl-C while answering: drop this question, keep the shell
