@@ -147,13 +147,6 @@ def load_in_background(directory: Path) -> Callable[[], OnnxEncoder]:
     result: dict[str, object] = {}
 
     def load() -> None:
-        import signal
-
-        # Ctrl-C must reach the main thread, where the shell's input() waits for it: a signal taken by
-        # another thread does not wake readline's select(). onnxruntime's worker threads, created here,
-        # inherit this thread's mask.
-        if hasattr(signal, "pthread_sigmask"):  # POSIX
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGWINCH})
         try:
             result["encoder"] = open_encoder(directory)
         except BaseException as exc:  # handed to the caller, raised in its thread
