@@ -27,6 +27,9 @@ class Terminal:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200", "HOME": str(home), "TERM": "xterm"}
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: a new session whose controlling terminal is the pty
+            # As in a terminal: Ctrl-C interrupts. A test run started in the background (`cmd &` in a script,
+            # nohup) ignores SIGINT, and Python keeps an ignored SIGINT ignored across exec.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execve(sys.executable, [sys.executable, "-m", "clusterqa", "shell", *args], env)
         self.seen = ""
 
