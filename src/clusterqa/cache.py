@@ -7,13 +7,12 @@ and the next run picks up from there.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ClusterQAError
+from .cache_file import open_cache
 
 _SCHEMA = (
     "CREATE TABLE vectors (model TEXT NOT NULL, text_hash TEXT NOT NULL, "
@@ -26,25 +25,10 @@ _SCHEMA = (
 
 class EmbeddingCache:
     def __init__(self, path: Path, model_key: str, dim: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.model_key = model_key
         self.dim = dim
-        try:
-            self.db = sqlite3.connect(path, timeout=30)
-            self.db.executescript(_SCHEMA.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
-            self.db.execute("SELECT count(*) FROM vectors").fetchone()
-        except sqlite3.OperationalError as exc:
-            # Locked, read-only or unopenable: a problem to report, not a damaged file to delete.
-            if hasattr(self, "db"):
-                self.db.close()
-            raise ClusterQAError(f"cannot use the embedding cache {path} ({exc}); check the index folder's permissions") from None
-        except sqlite3.DatabaseError:
-            # The cache is only a cache: a damaged one is replaced, never trusted.
-            self.db.close()
-            path.unlink(missing_ok=True)
-            self.db = sqlite3.connect(path, timeout=30)
-            self.db.executescript(_SCHEMA)
+        self.db = open_cache(path, _SCHEMA, "vectors", "embedding cache")
 
     def close(self) -> None:
         self.db.close()

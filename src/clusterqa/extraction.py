@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ClusterQAError
+from .cache_file import open_cache
 from .readers import RawBlock
 
 # Extension -> module (imported on first use) whose `extract` reads it.
@@ -113,7 +112,7 @@ def compose(elements: Iterable[tuple[str, int, Sequence[str]]]) -> tuple[str, tu
 
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS extractions (sha256 TEXT NOT NULL, version INTEGER NOT NULL, "
+    "CREATE TABLE extractions (sha256 TEXT NOT NULL, version INTEGER NOT NULL, "
     "failure TEXT, data TEXT, PRIMARY KEY (sha256, version)) WITHOUT ROWID"
 )
 
@@ -123,21 +122,7 @@ class ExtractionCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30)
-            self.db.execute(_SCHEMA)
-            self.db.execute("SELECT count(*) FROM extractions").fetchone()
-        except sqlite3.OperationalError as exc:
-            raise ClusterQAError(f"cannot use the extraction cache {path} ({exc}); check the folder permissions") from None
-        except sqlite3.DatabaseError:
-            # Only a cache: a damaged one is replaced, never trusted.
-            self.db.close()
-            path.unlink(missing_ok=True)
-            self.db = sqlite3.connect(path, timeout=30)
-            self.db.execute(_SCHEMA)
-        except OSError as exc:
-            raise ClusterQAError(f"cannot use the extraction cache {path} ({exc.strerror}); check the index folder") from None
+        self.db = open_cache(path, _SCHEMA, "extractions", "extraction cache")
 
     def close(self) -> None:
         self.db.close()
