@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from clusterqa.config import Settings  # noqa: E402
-from clusterqa.evaluate import evaluate_questions, load_questions  # noqa: E402
-from clusterqa.indexer import build  # noqa: E402
+from clusterqa.evaluation.evaluate import evaluate_questions, load_questions  # noqa: E402
+from clusterqa.index.indexer import build  # noqa: E402
 from clusterqa.service import open_index  # noqa: E402
 from fit_answers import DATA, assign_articles, split_articles  # noqa: E402
 from fit_answers import load_questions as load_squad  # noqa: E402

@@ -111,9 +111,9 @@ import json, sqlite3, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from clusterqa.config import DEFAULT_MODEL
-from clusterqa.encoder import EMBEDDING_OUTPUT, OnnxEncoder
-from clusterqa.encoder_store import encoder_dir
-from clusterqa.vectors import BATCH
+from clusterqa.embedding.encoder import EMBEDDING_OUTPUT, OnnxEncoder
+from clusterqa.embedding.encoder_store import encoder_dir
+from clusterqa.index.vectors import BATCH
 index = Path(sys.argv[2])
 name = (index / "CURRENT").read_text().strip()
 db = sqlite3.connect(index / "generations" / name / "passages.sqlite")

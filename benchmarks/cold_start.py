@@ -79,12 +79,12 @@ def generate_large_index(work: Path, passages: int) -> tuple[Path, Path]:
     """
     import numpy as np
 
-    from clusterqa.catalog import write_catalog
-    from clusterqa.chunking import sentence_spans, text_hash
     from clusterqa.config import resolve_settings
-    from clusterqa.dense import write_dense
+    from clusterqa.index.catalog import write_catalog
+    from clusterqa.index.dense import write_dense
+    from clusterqa.index.store import FORMAT, FORMAT_VERSION, MANIFEST, Store, model_key, write_json
     from clusterqa.models import Chunk, DocumentInfo
-    from clusterqa.store import FORMAT, FORMAT_VERSION, MANIFEST, Store, model_key, write_json
+    from clusterqa.reading.chunking import sentence_spans, text_hash
 
     rng = random.Random(7)
     words = [w.strip(".,") for w in (ROOT / "seeds").joinpath("000_7aa0c03ee5abb184.txt").read_text().split()]
@@ -143,7 +143,7 @@ def generate_large_index(work: Path, passages: int) -> tuple[Path, Path]:
     vectors = vector_rng.standard_normal((pid, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     write_dense(target / "dense.faiss", vectors)
-    from clusterqa.encoder_store import encoder_dir
+    from clusterqa.embedding.encoder_store import encoder_dir
 
     encoder_info = json.loads((encoder_dir(settings.model) / "encoder.json").read_text())
     write_json(
@@ -173,28 +173,28 @@ t0 = time.perf_counter()
 marks = []
 def mark(name):
     marks.append((name, time.perf_counter()))
-import clusterqa.cli
+import clusterqa.cli.app
 mark("import cli (typer, click)")
 from pathlib import Path
 from clusterqa.config import resolve_settings
-from clusterqa.store import Store
-from clusterqa.indexer import is_stale
+from clusterqa.index.store import Store
+from clusterqa.index.indexer import is_stale
 settings = resolve_settings(Path(sys.argv[1]), Path(sys.argv[2]), None)
 generation = Store(settings.index).current()
 stale = is_stale(generation, settings)
 mark("read manifest, staleness check")
-from clusterqa.catalog import Catalog
+from clusterqa.index.catalog import Catalog
 catalog = Catalog(generation.catalog)
 mark("open catalog (sqlite)")
-from clusterqa.dense import DenseIndex
+from clusterqa.index.dense import DenseIndex
 dense = DenseIndex(generation.dense, generation.manifest["passages"], generation.manifest["model"]["dim"])
 mark("import faiss, map index")
-from clusterqa.encoder import OnnxEncoder
-from clusterqa.encoder_store import encoder_for
+from clusterqa.embedding.encoder import OnnxEncoder
+from clusterqa.embedding.encoder_store import encoder_for
 encoder = OnnxEncoder(encoder_for(generation.manifest))
 mark("import onnxruntime, load encoder")
 from clusterqa.models import Retrieval
-from clusterqa.search import Searcher
+from clusterqa.answering.search import Searcher
 s = Searcher.__new__(Searcher)
 s.generation, s.catalog, s.dense, s.encoder = generation, catalog, dense, encoder
 s.documents = len(generation.manifest["documents"])
@@ -202,10 +202,10 @@ q = encoder.encode([sys.argv[3]])[0]
 mark("embed question")
 hits, q = s.retrieve(sys.argv[3], 5, Retrieval())
 mark("retrieve (embed again, dense + FTS5, fuse, fetch)")
-from clusterqa.answer import pick_answer
+from clusterqa.answering.answer import pick_answer
 pick = pick_answer(sys.argv[3], q, hits, catalog.sentences, catalog.document_frequencies)
 mark("answer sentence (features, two models)")
-from clusterqa import render
+from clusterqa.cli import render
 from clusterqa.models import AskResult
 sys.stdout = io.StringIO()
 answer = pick.best if pick.confident else None

@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from clusterqa.answer import Logistic, answer_model, sigmoid  # noqa: E402
-from clusterqa.answer_features import (  # noqa: E402
+from clusterqa.answering.answer import Logistic, answer_model, sigmoid  # noqa: E402
+from clusterqa.answering.answer_features import (  # noqa: E402
     CONFIDENCE_FEATURES,
     CONFIDENCE_GROUPS,
     SENTENCE_FEATURES,
@@ -40,9 +40,9 @@ from clusterqa.answer_features import (  # noqa: E402
     question_evidence,
     question_focus,  # noqa: E402
 )
-from clusterqa.evaluate import contains_answer  # noqa: E402
-from clusterqa.lexical import stem  # noqa: E402
-from clusterqa.metrics import reliability_curve, roc_auc  # noqa: E402
+from clusterqa.evaluation.evaluate import contains_answer  # noqa: E402
+from clusterqa.evaluation.metrics import reliability_curve, roc_auc  # noqa: E402
+from clusterqa.index.lexical import stem  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "bench" / "squad2"
 WORK = ROOT / "bench-index" / "squad2"
@@ -129,7 +129,7 @@ def swapped_questions(questions: list[dict], articles: list[str], fit: set[str],
 
 def open_searcher(data: Path, work: Path):  # noqa: ANN201
     from clusterqa.config import Settings
-    from clusterqa.indexer import build
+    from clusterqa.index.indexer import build
     from clusterqa.service import open_index
 
     settings = Settings(seeds=data / "docs", index=work)
@@ -260,8 +260,8 @@ class Decisions:
 
 
 def asked_absent(searcher, questions: list[dict]) -> np.ndarray:  # noqa: ANN001
-    """Per question: its focus or one of its names occurs in no paragraph (answer.py caps those)."""
-    from clusterqa.answer_features import question_terms
+    """Per question: its focus or one of its names occurs in no paragraph (answering/answer.py caps those)."""
+    from clusterqa.answering.answer_features import question_terms
 
     frequencies = searcher.catalog.document_frequencies
     return np.array([question_terms(q["question"], frequencies).asked_absent() is not None for q in questions])

@@ -33,11 +33,11 @@ CONFIGS = {
 def main() -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from clusterqa.chunking import chunk
     from clusterqa.config import DEFAULT_MODEL, resolve_settings
-    from clusterqa.documents import parse_document
-    from clusterqa.encoder import OnnxEncoder, TokenCounter
-    from clusterqa.encoder_store import ensure_encoder
+    from clusterqa.embedding.encoder import OnnxEncoder, TokenCounter
+    from clusterqa.embedding.encoder_store import ensure_encoder
+    from clusterqa.reading.chunking import chunk
+    from clusterqa.reading.documents import parse_document
 
     source, _ = ensure_encoder(DEFAULT_MODEL, warn=lambda m: print(m, file=sys.stderr))
     settings = resolve_settings(ROOT / "seeds", Path(tempfile.gettempdir()) / "unused")

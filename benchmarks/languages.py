@@ -41,13 +41,13 @@ def clusterqa(*args: str) -> list[str]:
 
 def build(model: str, seeds: Path, index: Path, env: dict[str, str]) -> dict:
     """A fresh index (the encoder export is made first, outside the timing)."""
-    from clusterqa.encoder_store import ensure_encoder
+    from clusterqa.embedding.encoder_store import ensure_encoder
 
     ensure_encoder(model, warn=lambda m: print(m, file=sys.stderr))
     start = time.perf_counter()
     subprocess.run(clusterqa("index", "--seeds", str(seeds), "--index", str(index), "--model", model), env=env, check=True)
     wall = time.perf_counter() - start
-    from clusterqa.store import Store
+    from clusterqa.index.store import Store
 
     generation = Store(index).current()
     with sqlite3.connect(generation.catalog) as db:
@@ -64,7 +64,7 @@ def build(model: str, seeds: Path, index: Path, env: dict[str, str]) -> dict:
 
 def evaluate(model: str, seeds: Path, index: Path) -> dict:
     from clusterqa.config import resolve_settings
-    from clusterqa.evaluate import evaluate_questions, load_questions
+    from clusterqa.evaluation.evaluate import evaluate_questions, load_questions
     from clusterqa.service import open_index
 
     searcher = open_index(resolve_settings(seeds, index, model), refresh=False, warn=lambda _: None)

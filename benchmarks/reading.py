@@ -71,7 +71,7 @@ def main() -> None:
         shutil.rmtree(index, ignore_errors=True)
         if args.encoder:
             from clusterqa.config import DEFAULT_MODEL
-            from clusterqa.store import model_key
+            from clusterqa.index.store import model_key
 
             shutil.copytree(args.encoder, index / "encoders" / model_key(DEFAULT_MODEL))
         run("index", "--seeds", str(seeds), "--index", str(index))

@@ -8,7 +8,7 @@ their index go to bench-index/scifact (git-ignored); the first run embeds ~5,200
 (default ./index) when it has been exported there.
 
 Differences between runs are checked with a paired randomization test over per-query
-nDCG@10 (`clusterqa.metrics.paired_randomization_p`).
+nDCG@10 (`clusterqa.evaluation.metrics.paired_randomization_p`).
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from clusterqa import beir
+    from clusterqa.cli.render_eval import BEIR_HEADERS, print_beir_report
     from clusterqa.config import resolve_settings
-    from clusterqa.metrics import paired_randomization_p
-    from clusterqa.render_eval import BEIR_HEADERS, print_beir_report
+    from clusterqa.evaluation import beir
+    from clusterqa.evaluation.metrics import paired_randomization_p
     from clusterqa.service import open_index
 
     def warn(message: str) -> None:

@@ -26,15 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import hashlib, json, sys, time
 from pathlib import Path
-from clusterqa.beir import document_text, load_beir
-from clusterqa.catalog import Catalog, write_catalog
-from clusterqa.chunking import chunk
+from clusterqa.evaluation.beir import document_text, load_beir
+from clusterqa.index.catalog import Catalog, write_catalog
+from clusterqa.reading.chunking import chunk
 from clusterqa.config import DEFAULT_MODEL, ChunkingSettings
-from clusterqa.documents import parse_document
-from clusterqa.encoder import TokenCounter
-from clusterqa.encoder_store import encoder_dir
-from clusterqa.lexical import fts_expression
-from clusterqa.metrics import trec_measures
+from clusterqa.reading.documents import parse_document
+from clusterqa.embedding.encoder import TokenCounter
+from clusterqa.embedding.encoder_store import encoder_dir
+from clusterqa.index.lexical import fts_expression
+from clusterqa.evaluation.metrics import trec_measures
 from clusterqa.models import DocumentInfo
 
 folder, out = Path(sys.argv[1]), Path(sys.argv[2])

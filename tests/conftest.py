@@ -29,7 +29,7 @@ def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def encoder_dir(private_user_cache: Path) -> Path:
     """The default model exported to ONNX once, into the tests' user cache, where every index finds it."""
     from clusterqa.config import DEFAULT_MODEL
-    from clusterqa.encoder_store import ensure_encoder
+    from clusterqa.embedding.encoder_store import ensure_encoder
 
     directory, _ = ensure_encoder(DEFAULT_MODEL, warn=lambda _: None)
     return directory

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterqa.documents import normalize
+from clusterqa.reading.documents import normalize
 from conftest import ask_json, load_questions, run_cli, seed_index_folder
 
 QUESTION = "Which Zhejiang clusters were among the 2020 finalists?"
@@ -178,10 +178,10 @@ def test_ask_json_answer_points_at_its_line(built_seeds_index: dict[str, Path], 
 
 def test_ask_json_passages_are_the_indexed_chunks(built_seeds_index: dict[str, Path], finalists, encoder_dir: Path) -> None:
     """What the CLI cites is exactly what the chunker made of the file."""
-    from clusterqa.chunking import chunk
     from clusterqa.config import ChunkingSettings
-    from clusterqa.documents import parse_document
-    from clusterqa.encoder import TokenCounter
+    from clusterqa.embedding.encoder import TokenCounter
+    from clusterqa.reading.chunking import chunk
+    from clusterqa.reading.documents import parse_document
 
     count = TokenCounter(encoder_dir / "tokenizer.json")
     manifest_chunking = ChunkingSettings()
@@ -304,7 +304,7 @@ def test_help_lists_the_commands_without_importing_torch() -> None:
     )
     assert loaded.returncode == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in loaded.stderr.splitlines() if line.startswith("import time:")}
-    assert "clusterqa.cli" in imported
+    assert "clusterqa.cli.app" in imported
     assert not imported & {"torch", "sentence_transformers", "transformers", "onnxruntime", "faiss"}
 
 

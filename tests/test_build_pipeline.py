@@ -20,8 +20,8 @@ def cli(ws: dict[str, Path], *args: str, env: dict[str, str] | None = None):  # 
 
 def test_a_sentence_pooled_from_its_passage_pass_means_what_the_sentence_alone_means(encoder_dir: Path) -> None:
     """Where the sentence is the whole passage, pooling its tokens must reproduce its own embedding."""
-    from clusterqa.chunking import sentence_spans
-    from clusterqa.encoder import OnnxEncoder
+    from clusterqa.embedding.encoder import OnnxEncoder
+    from clusterqa.reading.chunking import sentence_spans
 
     encoder = OnnxEncoder(encoder_dir)
     sentences = []
@@ -49,7 +49,7 @@ def test_a_sentence_pooled_from_its_passage_pass_means_what_the_sentence_alone_m
 
 def test_every_index_shares_the_one_exported_encoder(built_seeds_index: dict[str, Path], tmp_path: Path) -> None:
     from clusterqa.config import DEFAULT_MODEL
-    from clusterqa.encoder_store import encoder_dir
+    from clusterqa.embedding.encoder_store import encoder_dir
 
     other = {"seeds": tmp_path / "notes", "index": tmp_path / "notes-index"}
     other["seeds"].mkdir()

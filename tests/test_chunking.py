@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from clusterqa.chunking import chunk, sentence_spans
 from clusterqa.config import ChunkingSettings
-from clusterqa.documents import normalize, parse_document
 from clusterqa.models import Chunk, Document
+from clusterqa.reading.chunking import chunk, sentence_spans
+from clusterqa.reading.documents import normalize, parse_document
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 SEED_FILES = sorted(p.name for p in SEEDS.glob("*.txt"))
@@ -30,7 +30,7 @@ SMALL = ChunkingSettings(max_tokens=40, min_tokens=10, overlap_tokens=30)
 
 @pytest.fixture(scope="module")
 def count(encoder_dir: Path):
-    from clusterqa.encoder import TokenCounter
+    from clusterqa.embedding.encoder import TokenCounter
 
     return TokenCounter(encoder_dir / "tokenizer.json")
 

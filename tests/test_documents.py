@@ -12,7 +12,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from clusterqa.documents import (
+from clusterqa.errors import NoDocumentsError
+from clusterqa.reading.documents import (
     normalize,
     normalize_with_offsets,
     parse_document,
@@ -20,7 +21,6 @@ from clusterqa.documents import (
     scan,
     title_and_date,
 )
-from clusterqa.errors import NoDocumentsError
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 

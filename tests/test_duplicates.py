@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clusterqa.duplicates import content_words, share_a_statement
+from clusterqa.answering.duplicates import content_words, share_a_statement
 
 WINNERS_000 = (
     "The five winners in Zhejiang are the Hangzhou Digital Security and Protection Industrial Cluster, the Ningbo New "

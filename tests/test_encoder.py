@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusterqa.catalog import Catalog
-from clusterqa.encoder import DATA_FILE, MODEL_FILE, PROBES_FILE, OnnxEncoder
+from clusterqa.embedding.encoder import DATA_FILE, MODEL_FILE, PROBES_FILE, OnnxEncoder
+from clusterqa.embedding.export import MIN_COSINE, check_fidelity, load_sentence_transformer
 from clusterqa.errors import EncoderFidelityError
-from clusterqa.export import MIN_COSINE, check_fidelity, load_sentence_transformer
-from clusterqa.store import Store
+from clusterqa.index.catalog import Catalog
+from clusterqa.index.store import Store
 from conftest import load_questions
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clusterqa.beir import document_filenames
-from clusterqa.evaluate import contains_answer, normalize_text
-from clusterqa.metrics import trec_measures
+from clusterqa.evaluation.beir import document_filenames
+from clusterqa.evaluation.evaluate import contains_answer, normalize_text
+from clusterqa.evaluation.metrics import trec_measures
 from conftest import QUESTIONS, load_questions, run_cli
 
 BEIR_TINY = Path(__file__).parent / "fixtures" / "beir_tiny"

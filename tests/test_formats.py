@@ -314,7 +314,14 @@ def test_cold_ask_imports_no_format_library(mixed: dict[str, Path], built_seeds_
         )  # fmt: skip
         assert result.returncode in (0, 3), result.stderr
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-        for module in ("pypdfium2", "trafilatura", "docx", "lxml", "clusterqa.extraction", "clusterqa.pdf_reader"):
+        for module in (
+            "pypdfium2",
+            "trafilatura",
+            "docx",
+            "lxml",
+            "clusterqa.reading.extraction",
+            "clusterqa.reading.pdf_reader",
+        ):
             assert module not in imported, (workspace["seeds"], module)
 
 
@@ -372,8 +379,8 @@ def _passages(index: Path) -> set[tuple]:
 
 def test_passages_stay_on_their_page_unless_a_sentence_runs_over(tmp_path: Path, encoder_dir: Path) -> None:
     from clusterqa.config import Settings
-    from clusterqa.documents import SourceFile, read_document
-    from clusterqa.planning import chunk_documents
+    from clusterqa.index.planning import chunk_documents
+    from clusterqa.reading.documents import SourceFile, read_document
 
     path = tmp_path / "long.pdf"
     write_long_pdf(path)

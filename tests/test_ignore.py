@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clusterqa.ignore import IgnoreRules
+from clusterqa.reading.ignore import IgnoreRules
 from conftest import run_cli, seed_index_folder
 
 FILES = [

@@ -55,14 +55,14 @@ def source_with(seeds: Path, phrase: str) -> Path:
 
 def chunk_hashes(ws: dict[str, Path], path: Path) -> list[str]:
     """The passage hashes of one file as the indexer would cut them (same settings, same tokenizer)."""
-    from clusterqa.chunking import chunk
     from clusterqa.config import resolve_settings
-    from clusterqa.documents import parse_document
-    from clusterqa.encoder import TokenCounter
+    from clusterqa.embedding.encoder import TokenCounter
+    from clusterqa.reading.chunking import chunk
+    from clusterqa.reading.documents import parse_document
 
     settings = resolve_settings(ws["seeds"], ws["index"])
     from clusterqa.config import DEFAULT_MODEL
-    from clusterqa.encoder_store import encoder_dir
+    from clusterqa.embedding.encoder_store import encoder_dir
 
     encoder = encoder_dir(DEFAULT_MODEL)
     document = parse_document(path.relative_to(ws["seeds"]).as_posix(), path.read_bytes())
@@ -253,7 +253,7 @@ def test_noop_index_publishes_nothing_and_loads_no_model_runtime(ws: dict[str, P
     assert result.returncode == 0, result.stderr[-2000:]
     assert "index is up to date" in result.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "clusterqa.indexer" in imported, "the importtime report is missing"
+    assert "clusterqa.index.indexer" in imported, "the importtime report is missing"
     heavy = {m for m in imported if m.split(".")[0] in ("torch", "onnxruntime", "sentence_transformers", "transformers")}
     assert heavy == set()
 
@@ -297,7 +297,7 @@ def test_status_lists_every_change_and_index_embeds_what_it_announced(ws: dict[s
 
 
 def test_another_model_needs_a_full_rebuild_and_ask_refuses(ws: dict[str, Path]) -> None:
-    from clusterqa.encoder_store import encoders_home
+    from clusterqa.embedding.encoder_store import encoders_home
 
     encoders = sorted(p.name for p in encoders_home().iterdir())
     live = live_generation(ws["index"])

@@ -15,7 +15,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from clusterqa.documents import normalize
+from clusterqa.reading.documents import normalize
 from conftest import clone_workspace, marker, run_cli, synthetic_text
 
 QUESTION = "Which Zhejiang clusters were among the 2020 finalists?"
@@ -321,9 +321,9 @@ def test_ask_and_help_do_not_import_the_mcp_sdk(served: dict[str, Path]) -> None
         )
         assert loaded.returncode == 0, loaded.stderr[-2000:]
         imported = {line.rsplit("|", 1)[-1].strip() for line in loaded.stderr.splitlines() if line.startswith("import time:")}
-        assert "clusterqa.cli" in imported
+        assert "clusterqa.cli.app" in imported
         assert not {name.split(".")[0] for name in imported} & {"mcp", "mcp_types", "pydantic", "anyio"}
-        assert "clusterqa.mcp_server" not in imported and "clusterqa.live_index" not in imported
+        assert "clusterqa.cli.mcp_server" not in imported and "clusterqa.cli.live_index" not in imported
 
 
 def test_no_documents_yet_is_an_error_until_they_arrive_then_the_index_is_built(tmp_path: Path, encoder_dir: Path) -> None:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clusterqa.chunking import chunk, sentence_spans
 from clusterqa.config import ChunkingSettings
-from clusterqa.documents import normalize, parse_document, scan
+from clusterqa.reading.chunking import chunk, sentence_spans
+from clusterqa.reading.documents import normalize, parse_document, scan
 from conftest import SEEDS, live_generation, load_questions, run_cli, seed_index_folder
 
 
@@ -316,8 +316,8 @@ def test_answers_cite_the_file_exactly(reading_workspace: dict, question: str, s
 
 def test_carried_over_passages_keep_section_and_candidates(encoder_dir: Path, tmp_path: Path) -> None:
     """A rebuild after another file changed carries guide.md's passages over from the catalog unchanged."""
-    from clusterqa.catalog import Catalog
-    from clusterqa.encoder import TokenCounter
+    from clusterqa.embedding.encoder import TokenCounter
+    from clusterqa.index.catalog import Catalog
 
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -373,7 +373,7 @@ def test_wrapped_markdown_seeds_give_the_same_hits_and_answers(
 
     from typer.testing import CliRunner
 
-    from clusterqa.cli import app
+    from clusterqa.cli.app import app
 
     runner = CliRunner()
 

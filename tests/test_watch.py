@@ -15,7 +15,7 @@ import pytest
 
 from clusterqa.config import resolve_settings
 from clusterqa.errors import NoDocumentsError
-from clusterqa.watch import ENV_STOP_AFTER, DocumentFilter, watch_and_index
+from clusterqa.index.watch import ENV_STOP_AFTER, DocumentFilter, watch_and_index
 from conftest import ask_json, clone_workspace, index_problems
 
 POLLS = 60  # bounded waits: a poll every POLL_SLEEP seconds, never a time limit on the result

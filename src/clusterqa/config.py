@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,3 +117,9 @@ def user_cache_dir() -> Path:
         return Path(explicit).expanduser().absolute()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser().absolute() / "clusterqa"
+
+
+def model_key(model: str) -> str:
+    """A folder-safe, stable name for a model id or path."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", model.rstrip("/").rsplit("/", 1)[-1]).strip("-")[:40]
+    return f"{slug or 'model'}-{hashlib.sha256(model.encode()).hexdigest()[:10]}"

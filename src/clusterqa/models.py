@@ -147,7 +147,7 @@ class AskResult:
     hits: tuple[Hit, ...]
     answer: Answer | None
     confident: bool
-    confidence: float  # probability that the best sentence answers the question (see answer.py)
+    confidence: float  # probability that the best sentence answers the question (see answering/answer.py)
     documents: int
     reason: str | None = None  # why there is no confident answer, in words
     best: Answer | None = None  # the best sentence even when not confident (for evaluation)

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import ClusterQAError, IndexMissingError, LockBusyError, SettingsMismatchError, UsageError
+from .index.store import Generation, Store
 from .models import AskResult, Retrieval
-from .store import Generation, Store
 
 if TYPE_CHECKING:
-    from .search import Searcher
+    from .answering.search import Searcher
 
 MAX_QUESTION_CHARS = 2000
 Warn = Callable[[str], None]
@@ -33,14 +33,14 @@ def check_question(question: str) -> str:
 
 def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> Searcher:  # noqa: ANN001
     """The live generation, built if missing and, with `refresh`, brought up to date first."""
-    from .encoder import load_in_background
-    from .encoder_store import encoder_for
+    from .embedding.encoder import load_in_background
+    from .embedding.encoder_store import encoder_for
 
     store = Store(settings.index)
     try:
         generation = store.current()
     except IndexMissingError:
-        from .ignore import scan_documents
+        from .reading.ignore import scan_documents
 
         scan_documents(settings)  # a missing documents folder is reported before any index folder is made
         warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
@@ -53,7 +53,7 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
         _check_settings(generation, settings)
         if refresh:
             generation = bring_up_to_date(settings, generation, warn, progress)
-    from .search import Searcher
+    from .answering.search import Searcher
 
     return Searcher(generation, encoder)
 
@@ -65,7 +65,7 @@ def current_searcher(searcher: Searcher, settings: Settings, warn: Warn) -> Sear
     update holds the index lock (a background one started here, or another process's), questions are
     answered from the open index, which is reopened once the update has published a new generation.
     """
-    from .freshness import is_stale
+    from .index.freshness import is_stale
     from .lock import is_locked
 
     if is_locked(settings.index):
@@ -82,7 +82,7 @@ def current_searcher(searcher: Searcher, settings: Settings, warn: Warn) -> Sear
 
 
 def _check_settings(generation: Generation, settings: Settings) -> None:
-    from .freshness import check_documents_folder, settings_change
+    from .index.freshness import check_documents_folder, settings_change
 
     check_documents_folder(generation, settings)
     reason = settings_change(generation, settings)
@@ -94,7 +94,7 @@ def _check_settings(generation: Generation, settings: Settings) -> None:
 
 
 def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # noqa: ANN001
-    from .indexer import build
+    from .index.indexer import build
 
     report = build(settings, progress=progress, warn=warn)
     return Store(settings.index).current() if report.published else None
@@ -103,8 +103,8 @@ def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # 
 def bring_up_to_date(settings: Settings, generation: Generation, warn: Warn, progress=None) -> Generation:  # noqa: ANN001
     """The generation to answer from: updated first when the change is small, else as it is while
     a background process updates it (a question never waits minutes)."""
-    from .background import INLINE_UPDATE_BYTES, describe_size, start_update
-    from .freshness import stale_bytes
+    from .index.background import INLINE_UPDATE_BYTES, describe_size, start_update
+    from .index.freshness import stale_bytes
     from .lock import is_locked
 
     pending = stale_bytes(generation, settings)
@@ -124,7 +124,7 @@ def bring_up_to_date(settings: Settings, generation: Generation, warn: Warn, pro
 
 
 def _refresh(settings: Settings, generation: Generation, warn: Warn, progress) -> Generation:  # noqa: ANN001
-    from .indexer import build
+    from .index.indexer import build
 
     warn("documents changed since the index was built: updating it first (--no-refresh skips this)")
     try:
@@ -140,7 +140,7 @@ def _refresh(settings: Settings, generation: Generation, warn: Warn, progress) -
 
 def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Retrieval()) -> AskResult:
     """The top_k passages and the answer, chosen from a fixed set of top passages whatever top_k is."""
-    from .answer import answer_model, pick_answer
+    from .answering.answer import answer_model, pick_answer
 
     question = check_question(question)
     if top_k < 1:

@@ -1,0 +1,1 @@
+"""From a question to cited passages and an answer sentence: retrieval, fusion, near-duplicates, confidence."""

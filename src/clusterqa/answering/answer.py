@@ -1,0 +1,228 @@
+"""The answer sentence and the probability that it answers the question.
+
+Two models, fitted by benchmarks/fit_answers.py on SQuAD 2.0 paragraphs and shipped as data
+(data/answer_model.json), are applied here with numpy alone: a conditional logit scores every
+candidate sentence of the top passages (their softmax says which one answers, if any does) and
+the best one is the answer; a logistic regression turns the chosen sentence and the evidence
+around it into a calibrated probability that it answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ClusterQAError
+from ..models import IDENTITY, Answer, CosineScale, Hit
+from .answer_features import (
+    CONFIDENCE_FEATURES,
+    CONFIDENCE_WORD_EVIDENCE,
+    SENTENCE_FEATURES,
+    WORD_EVIDENCE,
+    Candidates,
+    DocumentFrequencies,
+    SentenceRows,
+    candidate_features,
+    confidence_features,
+    question_evidence,
+    stems_of,
+)
+
+MODEL_PATH = Path(__file__).parent.parent / "data" / "answer_model.json"
+_COUNT = re.compile(r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """p = 1 / (1 + exp(-(w · (x - mean) / scale + b)))."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    intercept: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.weights + self.intercept
+
+    @classmethod
+    def from_json(cls, data: dict, expected: Sequence[str]) -> Logistic:
+        features = tuple(data["features"])
+        if features != tuple(expected):
+            raise ClusterQAError(
+                f"{MODEL_PATH} was fitted on features {list(features)} but the code computes {list(expected)}; "
+                "rerun benchmarks/fit_answers.py"
+            )
+        arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
+        if any(a.shape != (len(features),) for a in arrays):
+            raise ClusterQAError(f"{MODEL_PATH} has coefficient lists of the wrong length; rerun benchmarks/fit_answers.py")
+        return cls(features, arrays[0], arrays[1], arrays[2], float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    passages: int  # the fixed candidate set: top passages the answer is chosen from
+    sentence: Logistic
+    confidence: Logistic
+    threshold: float  # confident when the probability is at least this
+    highlight: float  # a sentence is highlighted when it holds at least this share of the scorer's softmax
+    absent_cap: float  # the confidence of a question whose focus or name no passage contains is at most this
+
+
+@cache
+def answer_model(path: Path = MODEL_PATH) -> AnswerModel:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return AnswerModel(
+            passages=int(data["passages"]),
+            sentence=Logistic.from_json(data["sentence"], SENTENCE_FEATURES),
+            confidence=Logistic.from_json(data["confidence"], CONFIDENCE_FEATURES),
+            threshold=float(data["threshold"]),
+            highlight=float(data["highlight"]),
+            absent_cap=float(data["absent_cap"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ClusterQAError(f"{path} cannot be read ({exc}); reinstall clusterqa") from None
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What the answer stage decided for one question."""
+
+    best: Answer | None  # the highest-scoring sentence, whether or not it is confident
+    confidence: float  # probability that `best` answers the question
+    confident: bool
+    reason: str | None  # why not confident, in words; None when confident
+    hits: tuple[Hit, ...]  # the hits, each with its answering sentence highlighted (if any)
+
+
+def pick_answer(
+    question: str,
+    query: np.ndarray,
+    hits: Sequence[Hit],
+    sentences: SentenceRows,
+    frequencies: DocumentFrequencies,
+    model: AnswerModel | None = None,
+    scale: CosineScale = IDENTITY,
+) -> Pick:
+    """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer.
+
+    `scale`: the encoder's question-text cosines on the scale the model was fitted on (`Searcher.scales`).
+    """
+    model = model or answer_model()
+    top = list(hits[: model.passages])
+    candidates = candidate_features(question, query, top, sentences, frequencies, scale)
+    if not candidates.spans:
+        return Pick(None, 0.0, False, "no passage holds a sentence that could answer it", tuple(hits))
+    cross = np.array([candidates.cross_script[h] for h in candidates.hit_index], dtype=bool)
+    features = neutral(candidates.features, model.sentence, WORD_EVIDENCE, cross)
+    logits = model.sentence.logit(features)
+    best = listed_after(candidates, int(np.argmax(logits)), top)
+    share = np.exp(logits - logits[best])
+    share /= share.sum()
+    evidence = question_evidence(candidates)
+    x = confidence_features(features, logits, best, evidence)
+    if cross[best]:
+        x = neutral(x[None, :], model.confidence, CONFIDENCE_WORD_EVIDENCE, np.ones(1, dtype=bool))[0]
+    confidence = float(sigmoid(model.confidence.logit(x)))
+    if candidates.terms.asked_absent() is not None and not cross[best]:
+        confidence = min(confidence, model.absent_cap)
+    confident = confidence >= model.threshold
+    h = candidates.hit_index[best]
+    start, end = candidates.spans[best]
+    passage = top[h].passage
+    answer = Answer(
+        text=passage.text[start:end],
+        source=passage.source,
+        line=passage.line_start + passage.text.count("\n", 0, start),
+        score=float(share[best]),
+        hit_rank=top[h].rank,
+        page=passage.page_start,  # a passage on two pages holds one sentence over the break, its last
+    )
+    return Pick(
+        best=answer,
+        confidence=confidence,
+        confident=confident,
+        reason=None if confident else _reason(candidates, best, confidence, bool(cross[best])),
+        hits=_highlighted(hits, candidates, share, best if confident else None, model.highlight),
+    )
+
+
+LIST_NAMES = 3  # names a sentence must add to count as the list a counting sentence introduces
+LIST_WINDOW = 3  # how many following sentences of the same passage may hold that list
+
+
+def listed_after(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
+    """For a question asking for names, when the best sentence counts them ("three cities were
+    shortlisted") and one of the next sentences of its passage lists them ("The shortlisted cities are
+    A, B and C"), the sentence with the names holds the answer."""
+    col = SENTENCE_FEATURES.index("type_count")
+    if candidates.kind != "name" or not candidates.terms.focus:
+        return best
+    h = candidates.hit_index[best]
+    text = hits[h].passage.text
+    start, end = candidates.spans[best]
+    if not _COUNT.search(text[start:end]):
+        return best
+    chosen, most = best, max(float(np.expm1(candidates.features[best, col])), LIST_NAMES - 1)
+    for j in range(best + 1, min(best + 1 + LIST_WINDOW, len(candidates.spans))):
+        if candidates.hit_index[j] != h:
+            break
+        names = float(np.expm1(candidates.features[j, col]))
+        listed = text[candidates.spans[j][0] : candidates.spans[j][1]]
+        if names > most and candidates.terms.focus & stems_of(listed):
+            chosen, most = j, names
+    return chosen
+
+
+def _highlighted(
+    hits: Sequence[Hit], candidates: Candidates, probability: np.ndarray, answer: int | None, level: float
+) -> tuple[Hit, ...]:
+    """Each hit with its best sentence marked, only where that sentence scores as answering."""
+    chosen: dict[int, int] = {}
+    for i, h in enumerate(candidates.hit_index):
+        if (probability[i] >= level or i == answer) and (h not in chosen or probability[i] > probability[chosen[h]]):
+            chosen[h] = i
+    if answer is not None:
+        chosen[candidates.hit_index[answer]] = answer
+    return tuple(replace(hit, highlight=candidates.spans[chosen[h]]) if h in chosen else hit for h, hit in enumerate(hits))
+
+
+def neutral(features: np.ndarray, model: Logistic, names: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """`features` with the columns `names` of `rows` set to the fitting data's means: standardized to 0,
+    they add nothing to the logit, evidence neither for nor against (mean imputation)."""
+    if not rows.any():
+        return features
+    out = features.copy()
+    columns = [model.features.index(name) for name in names]
+    out[np.ix_(rows, columns)] = model.mean[columns]
+    return out
+
+
+def _reason(candidates: Candidates, best: int, confidence: float, cross_script: bool = False) -> str:
+    """Why the best sentence is not a confident answer, naming the evidence that is missing."""
+    terms = candidates.terms
+    absent = terms.asked_absent()
+    if absent is not None and not cross_script:
+        return f"no passage mentions '{absent}'"
+    union = set().union(*candidates.passage_stems)
+    missing = sorted((t for t in terms.weights if t not in union), key=lambda t: -terms.weights[t])
+    if missing and not cross_script:
+        word = terms.unstemmed[missing[0]]
+        if missing[0] in terms.absent:
+            return f"no passage mentions '{word}'"
+        return f"none of the best-matching passages mentions '{word}'"
+    col = SENTENCE_FEATURES.index("type_miss")
+    if candidates.kind and candidates.features[best, col]:
+        return f"the closest sentence states no {candidates.kind}, which the question asks for"
+    return f"the closest sentence matches the question only weakly (probability {confidence:.2f} that it answers)"

@@ -1,0 +1,1 @@
+"""Measuring retrieval and answers: `clusterqa eval` question sets, BEIR benchmarks, metrics."""

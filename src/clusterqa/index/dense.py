@@ -1,0 +1,53 @@
+"""The FAISS inner-product index over normalized passage vectors (cosine similarity)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IndexCorruptError
+
+
+def write_dense(path: Path, vectors: np.ndarray) -> None:
+    import faiss
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(index, str(path))
+
+
+class DenseIndex:
+    def __init__(self, path: Path, expected_rows: int, dim: int) -> None:
+        import faiss
+
+        size = path.stat().st_size if path.is_file() else -1
+        if size < expected_rows * dim * 4:
+            raise IndexCorruptError(
+                f"{path} is missing or truncated ({max(size, 0)} bytes for {expected_rows} vectors); "
+                "run `clusterqa index --rebuild`"
+            )
+        try:
+            # Memory-mapped: a cold question pages in only what the search touches.
+            self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except Exception as exc:  # faiss raises RuntimeError with a C++ message
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise IndexCorruptError(f"{path} is not a readable FAISS index ({first}); run `clusterqa index --rebuild`") from None
+        if self.index.ntotal != expected_rows or self.index.d != dim:
+            raise IndexCorruptError(
+                f"{path} has {self.index.ntotal} vectors of dimension {self.index.d} but the catalog "
+                f"has {expected_rows} passages of dimension {dim}; run `clusterqa index --rebuild`"
+            )
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        k = min(k, self.index.ntotal)
+        if k <= 0:
+            return []
+        scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def vectors(self, ids: list[int]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, self.index.d), dtype=np.float32)
+        return np.vstack([self.index.reconstruct(int(i)) for i in ids])

@@ -1,0 +1,256 @@
+"""Bringing the index up to date with the seeds folder: embed what is new, write and publish
+a generation. What must change is decided in `planning`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings, model_key
+from ..embedding.encoder_store import ensure_encoder
+from ..errors import ClusterQAError, NoDocumentsError
+from ..lock import writer_lock
+from ..models import Chunk, DocumentInfo, Progress
+from .catalog import Catalog, write_catalog
+from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
+from .planning import (
+    Plan,
+    Warn,
+    Work,
+    cache_key,
+    chunk_documents,
+    classify,
+    previous_generation,
+    skipped_differ,
+    skipped_entries,
+)
+from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, write_json
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    plan: Plan
+    documents: int
+    passages: int
+    embedded: int
+    seconds: float
+    published: bool
+    generation: str | None
+
+
+@dataclass(frozen=True)
+class _Contents:
+    """The next generation's documents in seeds order, each with its passages, and their manifest records."""
+
+    entries: list[tuple[DocumentInfo, list[Chunk]]]
+    manifest_docs: dict[str, dict]
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return [c for _, chunks in self.entries for c in chunks]
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What writing the catalog and FAISS files settled, for the manifest and the cache."""
+
+    encoder: dict  # the export's encoder.json
+    embedded: int = 0  # passages whose text was not in the cache
+    live_hashes: tuple[str, ...] = ()  # every passage the generation holds a vector of
+    live_sentences: tuple[str, ...] = ()  # every passage whose sentence vectors it holds
+
+
+def build(
+    settings: Settings,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    warn: Warn = lambda _: None,
+    lock_wait: float = 30.0,
+) -> BuildReport:
+    """Bring the index up to date; publishes a new generation only when something changed."""
+    started = time.perf_counter()
+    store = Store(settings.index)
+    try:
+        with writer_lock(settings.index, lock_wait, on_wait=warn):
+            return _build_locked(store, settings, rebuild, progress, warn, started)
+    except (OSError, sqlite3.OperationalError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ClusterQAError(
+            f"cannot write the index in {settings.index} ({reason}); check the folder's permissions and free space"
+        ) from None
+
+
+def _build_locked(
+    store: Store, settings: Settings, rebuild: bool, progress: Progress | None, warn: Warn, started: float
+) -> BuildReport:
+    previous = previous_generation(store, rebuild, warn)
+    if previous is not None:
+        store.collect_garbage(previous.name)
+    work = classify(settings, previous, warn)
+    p = work.plan
+    if p.settings_change:
+        warn(f"{p.settings_change}: indexing every document again")
+    if not work.entries and not work.read:
+        raise NoDocumentsError(
+            f"no readable documents (.txt, .md, .rst, .org, .pdf, .html, .docx) in {settings.seeds}"
+            + (f" ({len(p.skipped)} skipped)" if p.skipped else "")
+            + "; add documents or pass --seeds DIR"
+        )
+    skipped = skipped_entries(p, work.files)
+    manifest_only = not p.content_changes and (p.touched or skipped_differ(previous, skipped))
+    if previous is not None and not p.content_changes and not manifest_only:
+        return BuildReport(
+            p, len(p.unchanged), previous.manifest["passages"], 0, time.perf_counter() - started, False, previous.name
+        )
+
+    contents = _assemble(store, settings, work, previous, warn, progress)
+    work.read.clear()  # the documents' text is in the passages now: free it before embedding
+    target = store.new_generation_dir()
+    if manifest_only and previous is not None:
+        written = _share_files(previous, target)
+    else:
+        written = _embed_and_write(store, settings, contents, target, progress, warn)
+    _write_manifest(target, settings, contents, written, skipped)
+    generation = store.publish(target)
+    store.collect_garbage(generation.name)
+    if not manifest_only:
+        _prune_cache(store, settings.model, written)
+        _prune_extractions(settings.index, contents)
+    seconds = time.perf_counter() - started
+    return BuildReport(p, len(contents.entries), len(contents.chunks), written.embedded, seconds, True, generation.name)
+
+
+def _assemble(
+    store: Store, settings: Settings, work: Work, previous: Generation | None, warn: Warn, progress: Progress | None
+) -> _Contents:
+    """Passages carried over from `previous` for kept documents, freshly cut for the ones read."""
+    carried = _carried_chunks(previous, work.entries)
+    fresh = _fresh_chunks(store, settings, work, warn, progress)
+    stats = {f.source: f for f in work.files}
+    entries: list[tuple[DocumentInfo, list[Chunk]]] = []
+    manifest_docs: dict[str, dict] = {}
+    for source in (f.source for f in work.files if f.source in carried or f.source in fresh):
+        if source in fresh:
+            d, f = work.read[source], stats[source]
+            info = DocumentInfo(source, d.title, d.date, d.sha256)
+            stat = {"size": f.size, "mtime_ns": f.mtime_ns, **({"pages": len(d.pages)} if d.pages else {})}
+        else:
+            e = work.entries[source]
+            info = DocumentInfo(source, e["title"], e["date"], e["sha256"])
+            stat = {"size": e["size"], "mtime_ns": e["mtime_ns"], **({"pages": e["pages"]} if "pages" in e else {})}
+        chunks = fresh[source] if source in fresh else carried[source]
+        entries.append((info, chunks))
+        manifest_docs[source] = {
+            "sha256": info.sha256,
+            **stat,
+            "title": info.title,
+            "date": info.date,
+            "passages": len(chunks),
+        }
+    return _Contents(entries, manifest_docs)
+
+
+def _carried_chunks(previous: Generation | None, kept: dict[str, dict]) -> dict[str, list[Chunk]]:
+    if previous is None:
+        return {}
+    old = Catalog(previous.catalog)
+    try:
+        return {source: old.chunks_of(source) for source in kept}
+    finally:
+        old.close()
+
+
+def _fresh_chunks(store: Store, settings: Settings, work: Work, warn: Warn, progress: Progress | None) -> dict[str, list[Chunk]]:
+    if not work.read:
+        return {}
+    encoder_dir, _ = ensure_encoder(settings.model, warn)
+    return chunk_documents(work.read, encoder_dir, settings, progress)
+
+
+def _share_files(previous: Generation, target: Path) -> _Written:
+    """Only the manifest changes: the catalog and FAISS files are the previous generation's."""
+    _link_or_copy(previous.catalog, target / CATALOG)
+    _link_or_copy(previous.dense, target / DENSE)
+    model = previous.manifest["model"]
+    return _Written({"dim": model["dim"], "max_seq_length": model["max_seq_length"], "id": previous.manifest["encoder"]["id"]})
+
+
+def _embed_and_write(
+    store: Store, settings: Settings, contents: _Contents, target: Path, progress: Progress | None, warn: Warn
+) -> _Written:
+    """Vectors for every passage and answer sentence, from the cache or one pass per passage; then the files.
+
+    The catalog consumes the sentence rows as they are made, so only a window of passages is in
+    flight; the passage vectors (1.5 KB each) are kept for the FAISS file.
+    """
+    from .cache import EmbeddingCache
+    from .dense import write_dense
+    from .vectors import PassageVectors
+
+    directory, info = ensure_encoder(settings.model, warn)
+    with EmbeddingCache(store.cache_file, cache_key(settings.model, info), int(info["dim"])) as cache:
+        vectors = PassageVectors(cache, directory, contents.chunks, settings.sentence_vectors, progress)
+        write_catalog(target / CATALOG, contents.entries, vectors.sentence_rows())
+    write_dense(target / DENSE, vectors.out)
+    hashes, sentence_keys = vectors.live_keys()
+    return _Written(info, vectors.embedded, tuple(hashes), tuple(sentence_keys))
+
+
+def _write_manifest(target: Path, settings: Settings, contents: _Contents, written: _Written, skipped: list[dict]) -> None:
+    key = model_key(settings.model)
+    write_json(
+        target / MANIFEST,
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seeds": str(settings.seeds),
+            "model": {
+                "name": settings.model,
+                "key": key,
+                "dim": int(written.encoder["dim"]),
+                "max_seq_length": int(written.encoder["max_seq_length"]),
+            },
+            "encoder": {"key": key, "id": written.encoder["id"]},
+            "metric": "inner_product",
+            "chunking": settings.chunking.as_dict(),
+            "sentence_vectors": settings.sentence_vectors,
+            "passages": len(contents.chunks),
+            "documents": contents.manifest_docs,
+            "skipped": skipped,
+        },
+    )
+
+
+def _prune_cache(store: Store, model: str, written: _Written) -> None:
+    """Forget cached vectors of text this generation no longer holds, so the cache stays its size."""
+    if not store.cache_file.exists():
+        return
+    from .cache import EmbeddingCache
+
+    with EmbeddingCache(store.cache_file, cache_key(model, written.encoder), int(written.encoder["dim"])) as cache:
+        cache.keep_only(written.live_hashes, written.live_sentences)
+
+
+def _prune_extractions(index: Path, contents: _Contents) -> None:
+    """Forget the text extracted from PDF, HTML and DOCX files this generation no longer holds."""
+    from ..reading.extraction import cache_path
+
+    if not cache_path(index).exists():
+        return
+    from ..reading.extraction import ExtractionCache
+
+    with ExtractionCache(cache_path(index)) as cache:
+        cache.keep_only(info.sha256 for info, _ in contents.entries)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Share an immutable file with the next generation; copy it where hard links are not supported."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
