@@ -203,18 +203,28 @@ def read_document(file: SourceFile, max_bytes: int, extractions: ExtractionCache
 def parse_document(
     source: str, data: bytes, max_bytes: int = 10 * 1024 * 1024, extractions: ExtractionCache | None = None
 ) -> Document:
-    """A file's bytes as a Document, read by the reader of its format (see `readers`, `extraction`)."""
+    """A file's bytes as a Document, read by the reader of its format (see `readers`, `extraction`).
+
+    A binary format's (PDF, HTML, DOCX) extracted text stands in for the file's text."""
     if len(data) > max_bytes:
         raise ValueError(_too_big(len(data), max_bytes))
-    if source.lower().endswith(EXTRACTED_SUFFIXES):
-        return _extracted_document(source, data, extractions)
-    original, encoding = _checked(data, max_bytes)
-    text, offsets = normalize_with_offsets(original)
-    from .readers import reader_for
+    from .readers import Layout, finish, reader_for
 
-    layout = reader_for(source)(original, text)
+    if source.lower().endswith(EXTRACTED_SUFFIXES):
+        from .extraction import extract
+
+        found = extract(source, data, extractions)
+        original, encoding, pages = found.text, "utf-8", found.pages
+        text, offsets = normalize_with_offsets(original)
+        layout = Layout(found.title, found.date, finish(text, found.blocks))
+        empty = "has no text"
+    else:
+        (original, encoding), pages = _checked(data, max_bytes), ()
+        text, offsets = normalize_with_offsets(original)
+        layout = reader_for(source)(original, text)
+        empty = "has no text besides its front matter"
     if not layout.blocks:
-        raise ValueError("has no text besides its front matter")
+        raise ValueError(empty)
     return Document(
         source=source,
         title=layout.title,
@@ -225,29 +235,7 @@ def parse_document(
         offsets=offsets,
         blocks=layout.blocks,
         encoding=encoding,
-    )
-
-
-def _extracted_document(source: str, data: bytes, extractions: ExtractionCache | None) -> Document:
-    """A binary format's Document: its extracted text stands in for the file's text."""
-    from .extraction import extract
-    from .readers import finish
-
-    found = extract(source, data, extractions)
-    text, offsets = normalize_with_offsets(found.text)
-    blocks = finish(text, found.blocks)
-    if not blocks:
-        raise ValueError("has no text")
-    return Document(
-        source=source,
-        title=found.title,
-        date=found.date,
-        text=text,
-        original=found.text,
-        sha256=hashlib.sha256(data).hexdigest(),
-        offsets=offsets,
-        blocks=blocks,
-        pages=found.pages,
+        pages=pages,
     )
 
 
