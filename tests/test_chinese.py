@@ -209,6 +209,28 @@ def test_english_questions_find_the_lines_of_a_chinese_document(
         assert data["answer"]["line"] == line, data["answer"]
 
 
+@pytest.fixture(scope="module")
+def e5_english_seed(tmp_path_factory: pytest.TempPathFactory, private_user_cache: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("en-e5")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEEDS / "002_741e1901b211ff40.txt", seeds)
+    index = root / "index"
+    result = run_cli("index", "--seeds", str(seeds), "--index", str(index), "--model", E5)
+    assert result.returncode == 0, result.stderr
+    return {"seeds": seeds, "index": index, "root": root}
+
+
+def test_a_chinese_question_about_an_english_document_ranks_the_passage_of_its_named_place_first(
+    e5_english_seed: dict[str, Path],
+) -> None:
+    # Without the pinyin name (Pinghu) and the BM25 floor, lines 15-17 (robots and CNC machine tools) came first.
+    code, data, stderr = ask_json(e5_english_seed, "平湖数控机床产业集群有多少家企业？", "--model", E5, "--top-k", "1")
+    assert data is not None, stderr
+    top = data["passages"][0]
+    assert top["line_start"] <= 9 <= top["line_end"] and "more than 70 enterprises" in top["text"], top
+
+
 @pytest.mark.parametrize("question", ["珠穆朗玛峰有多高？", "法国的首都是哪里？"])
 def test_a_chinese_question_the_documents_cannot_answer_is_flagged(e5_mixed: dict[str, Path], question: str) -> None:
     code, data, stderr = ask_json(e5_mixed, question, "--model", E5)
