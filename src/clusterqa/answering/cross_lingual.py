@@ -30,7 +30,7 @@ from ..index.lexical import _RUN, _any_of, fts_expression, has_cjk, query_terms
 # BM25 scores are never negative (its theoretical minimum).
 LEXICAL_FLOOR = 0.0
 NAME_CHARACTERS = (2, 3, 4)  # names of two to four characters: 平湖 Pinghu, 石家庄 Shijiazhuang
-MAX_SPELLINGS = 8  # per run of characters: the readings of polyphonic characters multiply
+MAX_SPELLINGS = 8  # per 2-4 character run: the readings of polyphonic characters multiply
 MAX_TERMS = 256  # of one lexical query: a long question's runs and their spellings
 
 
