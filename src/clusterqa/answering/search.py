@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import ClusterQAError
 from ..index.catalog import Catalog
-from ..index.lexical import cjk_expression, fts_expression
+from ..index.lexical import cjk_expression
 from ..index.store import Generation
 from ..models import IDENTITY, CosineScale, Hit, Retrieval
+from .cross_lingual import LEXICAL_FLOOR, across_scripts, lexical_expression
 from .duplicates import DUPLICATE_COSINE, content_words, share_a_statement
 from .fusion import convex_fusion, reciprocal_rank_fusion, summed_bm25
 
@@ -108,7 +109,7 @@ class Searcher:
             dense = self._with_sentences(dense, query)
         lexical: list[tuple[int, float]] = []
         if retrieval.mode != "dense":
-            expression, pairs = fts_expression(question), cjk_expression(question)
+            expression, pairs = lexical_expression(question), cjk_expression(question)
             lexical = self.catalog.match(expression, CANDIDATES) if expression else []
             if pairs and self.catalog.has_cjk_text:  # passages with Chinese, Japanese or Korean text
                 lexical = summed_bm25(lexical, self.catalog.match_cjk(pairs, CANDIDATES))[:CANDIDATES]
@@ -117,7 +118,8 @@ class Searcher:
         elif retrieval.mode == "lexical":
             fused = convex_fusion([], lexical, 0.0)  # BM25 min-max normalized over its candidates: 0 to 1
         elif retrieval.fusion == "convex":
-            fused = convex_fusion(dense, lexical, retrieval.alpha)
+            floor = LEXICAL_FLOOR if across_scripts(question, self.catalog.has_cjk_text) else None
+            fused = convex_fusion(dense, lexical, retrieval.alpha, floor)
         else:
             fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
         ranked = sorted(fused, key=lambda i: (-fused[i], i))

@@ -1,0 +1,93 @@
+"""What lexical search can still match when the question and the documents are written in different scripts.
+
+A Chinese question about English documents shares few words with them: its numbers and Latin words
+(`fts_expression` already searches those), and the names that English text writes in pinyin
+(平湖 → Pinghu, 海宸 → Haichen, 乐清 → Yueqing). `transliterations` spells each two-to-four character
+run of the question in toneless pinyin, every reading of a character with several (乐: le, yue), so
+that the lexical query also asks for those names; a spelling that no passage holds matches nothing.
+
+Such a lexical list rests on one to three shared terms. Min-max normalization (`convex_fusion`) sets
+its weakest match, a passage that does hold the name or the number, to 0, the score of a passage
+holding none of them; `LEXICAL_FLOOR` normalizes it with BM25's theoretical minimum instead
+(Bruch, Gai and Ingber 2023, "theoretical min-max"), so every match keeps its share.
+
+Readings: pypinyin's character table (MIT), read as data (0.08 s, only for a question with CJK text):
+importing pypinyin itself loads its phrase dictionary too, 0.7-1 s of a cold question on 2 shared cores.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+from ..errors import ClusterQAError
+from ..index.lexical import _RUN, _any_of, fts_expression, has_cjk, query_terms
+
+# A lexical list is normalized as (score - LEXICAL_FLOOR) / (max - LEXICAL_FLOOR) across scripts:
+# BM25 scores are never negative (its theoretical minimum).
+LEXICAL_FLOOR = 0.0
+NAME_CHARACTERS = (2, 3, 4)  # names of two to four characters: 平湖 Pinghu, 石家庄 Shijiazhuang
+MAX_SPELLINGS = 8  # per 2-4 character run: the readings of polyphonic characters multiply
+MAX_TERMS = 256  # of one lexical query: a long question's runs and their spellings
+
+
+def across_scripts(question: str, corpus_has_cjk: bool) -> bool:
+    """A question in Chinese (Japanese, Korean) about documents with no CJK text at all."""
+    return has_cjk(question) and not corpus_has_cjk
+
+
+def lexical_expression(question: str) -> str | None:
+    """`fts_expression` of the question, with the pinyin spellings of its CJK text (`transliterations`)."""
+    names = transliterations(question) if has_cjk(question) else []
+    if not names:
+        return fts_expression(question)
+    terms = [t for t in query_terms(question) if not has_cjk(t)]
+    return _any_of(list(dict.fromkeys([*terms, *names]))[:MAX_TERMS])
+
+
+def transliterations(question: str) -> list[str]:
+    """Toneless pinyin of each 2-4 character run of the question's CJK text, in order, distinct
+    ("平湖数控" -> pinghu, hushu, ..., pinghushukong); empty for a question without CJK text."""
+    table = _readings()
+    found: dict[str, None] = {}
+    for m in _RUN.finditer(question):
+        run = m.group(0)
+        for size in NAME_CHARACTERS:
+            for i in range(len(run) - size + 1):
+                options = [_plain(table.get(str(ord(ch)), "")) for ch in run[i : i + size]]
+                if not all(options):
+                    continue
+                for combo in itertools.islice(itertools.product(*options), MAX_SPELLINGS):
+                    found["".join(combo)] = None
+    return list(found)
+
+
+@cache
+def _plain(readings: str) -> tuple[str, ...]:
+    """Readings "lè,yuè" -> ("le", "yue"): tone marks dropped (ü as u, as English text writes it)."""
+    out: dict[str, None] = {}
+    for reading in readings.split(","):
+        plain = "".join(c for c in unicodedata.normalize("NFKD", reading) if not unicodedata.combining(c))
+        if plain.isascii() and plain.isalpha() and any(c in "aeiou" for c in plain):  # not n, ng, m, hm
+            out[plain.lower()] = None
+    return tuple(out)
+
+
+@cache
+def _readings() -> dict[str, str]:
+    """pypinyin's table: code point (decimal string) -> comma-separated readings with tone marks."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pypinyin")
+    path = Path(spec.origin).with_name("pinyin_dict.json") if spec and spec.origin else None
+    try:
+        if path is None:
+            raise OSError("pypinyin is not installed")
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ClusterQAError(
+            f"pinyin readings cannot be read ({exc}); reinstall clusterqa's dependencies (pip install 'pypinyin>=0.50')"
+        ) from None
