@@ -5,7 +5,8 @@ an update another member is publishing.
 Lexical ranking: BM25 as SQLite's FTS5 computes it (k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) /
 (n + 0.5)), floored at 1e-6; Robertson and Zaragoza 2009, "The Probabilistic Relevance Framework")
 over the same Porter-stemmed unicode61 words (pg_schema.tokens), with term frequencies read from the
-tsvector's positions; PostgreSQL's GIN index finds the candidates. Measured against ts_rank_cd in
+tsvector's positions (of the question's words only: setweight + ts_filter keep them before unnest);
+PostgreSQL's GIN index finds the candidates. Measured against ts_rank_cd in
 benchmarks/pg_store.py.
 """
 
@@ -188,11 +189,18 @@ class PgReader:
         found = self._query(
             f"""SELECT m.id, sum(q.idf * m.tf * {K1 + 1} / (m.tf + {K1} * ({1 - B} + {B} * m.n / %(avg)s))) AS score
             FROM (SELECT p.id, p.{length} AS n, u.lexeme, array_length(u.positions, 1) AS tf
-                  FROM passages p, unnest(p.{column}) u
-                  WHERE p.{column} @@ %(query)s::tsquery AND u.lexeme = ANY(%(lexemes)s)) m
+                  FROM passages p, unnest(ts_filter(setweight(p.{column}, 'A', %(distinct)s), '{{a}}')) u
+                  WHERE p.{column} @@ %(query)s::tsquery) m
             JOIN unnest(%(lexemes)s::text[], %(idf)s::float8[]) AS q(lexeme, idf) USING (lexeme)
             GROUP BY m.id ORDER BY score DESC, m.id LIMIT %(limit)s""",
-            {"avg": max(avg, 1e-9), "query": tsquery_any(distinct), "lexemes": lexemes, "idf": idf, "limit": limit},
+            {
+                "avg": max(avg, 1e-9),
+                "query": tsquery_any(distinct),
+                "distinct": distinct,
+                "lexemes": lexemes,
+                "idf": idf,
+                "limit": limit,
+            },
         )
         return [(int(i), float(s)) for i, s in found]
 
