@@ -167,28 +167,31 @@ def test_a_reader_keeps_its_generation_while_another_member_publishes(
         fresh.close()
 
 
-def test_one_writer_at_a_time_through_the_advisory_lock(pg_database: str, tmp_path: Path, encoder_dir: Path) -> None:
-    from clusterqa.index.postgres import PostgresStore
+def test_one_writer_at_a_time_in_both_stores(store: str, tmp_path: Path, encoder_dir: Path) -> None:
+    """The lock held by this process (the file lock, or the PostgreSQL advisory lock): `index --wait 0`
+    refuses in one line naming it, `ask` answers from the index as it is, and nothing is published."""
+    from clusterqa.config import resolve_settings
+    from clusterqa.index.protocol import open_store
 
     ws = synthetic_ws(tmp_path, 3)
-    index(ws, pg_database)
+    index(ws, store)
     synthetic_path(ws["seeds"], 0).write_text(synthetic_text(0, 1), "utf-8")
-    store = PostgresStore(pg_database)
-    live = store.current().name
-    with store.writer_lock(0):
-        assert store.is_locked()
-        refused = cli(ws, pg_database, "index", "--wait", "0")
+    held = open_store(resolve_settings(ws["seeds"], ws["index"], store=None if store == "local" else store))
+    live = held.current().name
+    with held.writer_lock(0):
+        assert held.is_locked()
+        refused = cli(ws, store, "index", "--wait", "0")
         assert refused.returncode == 1
         lines = refused.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"pid {os.getpid()}) is updating" in lines[0], refused.stderr
-        # A question meanwhile answers from the index as it is.
-        code, data, stderr = ask(ws, pg_database, f"How many units did report {marker(0, 0)} count?")
+        assert len(lines) == 1 and "another clusterqa process" in lines[0], refused.stderr
+        assert f"pid {os.getpid()})" in lines[0], refused.stderr
+        code, data, stderr = ask(ws, store, f"How many units did report {marker(0, 0)} count?")
         assert code in (0, 3), stderr
         assert "another process is updating the index: answering from the index as it is" in stderr
         assert marker(0, 0) in data["passages"][0]["text"]
-        assert store.current().name == live
-    assert not store.is_locked()
-    assert index(ws, pg_database)[2:] == (1, "1 changed")
+        assert held.current().name == live
+    assert not held.is_locked()
+    assert index(ws, store)[2:] == (1, "1 changed")
 
 
 def test_a_killed_writer_leaves_the_last_index_and_no_lock(pg_database: str, tmp_path: Path, encoder_dir: Path) -> None:
