@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -72,6 +74,19 @@ def _ensure_extension(conn, url: str) -> None:  # noqa: ANN001
         raise StoreUnavailableError(
             f"PostgreSQL at {describe(url)} has no pgvector extension ({_first_line(exc)}); "
             "install pgvector on the server (or have an administrator run CREATE EXTENSION vector in the database)"
+        ) from None
+
+
+@contextmanager
+def failures(url: str, doing: str) -> Iterator[None]:
+    """A database error while `doing` becomes one line for the user (the server went away, a table was dropped)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise StoreUnavailableError(
+            f"cannot {doing} {describe(url)} ({_first_line(exc)}); check that the server is up and the database intact"
         ) from None
 
 

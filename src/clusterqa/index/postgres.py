@@ -26,6 +26,7 @@ from .pg_schema import (
     StoreUnavailableError,
     connect,
     describe,
+    failures,
     meta_row,
     plain_tokens,
     schema,
@@ -78,7 +79,8 @@ class PostgresStore:
     def current(self) -> PgGeneration:
         conn = connect(self.url)
         try:
-            meta = meta_row(conn)
+            with failures(self.url, "read the index in"):
+                meta = meta_row(conn)
         finally:
             conn.close()
         if meta is None:
@@ -97,23 +99,24 @@ class PostgresStore:
     def writer_lock(self, wait_seconds: float = 30.0, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
         conn = connect(self.url)
         try:
-            conn.execute(
-                "SELECT set_config('application_name', %s, false)", (f"clusterqa {socket.gethostname()} pid {os.getpid()}",)
-            )
-            deadline = time.monotonic() + wait_seconds
-            told = False
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
-                holder = self._holder(conn)
-                if time.monotonic() >= deadline:
-                    raise LockBusyError(
-                        f"another clusterqa process{holder} is updating {self.location}; try again when it finishes"
-                    )
-                if on_wait and not told:
-                    on_wait(f"waiting for another clusterqa process{holder} to finish updating {self.location}")
-                    told = True
-                time.sleep(0.1)
-            self._writer = conn
-            yield
+            with failures(self.url, "update the index in"):
+                conn.execute(
+                    "SELECT set_config('application_name', %s, false)", (f"clusterqa {socket.gethostname()} pid {os.getpid()}",)
+                )
+                deadline = time.monotonic() + wait_seconds
+                told = False
+                while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+                    holder = self._holder(conn)
+                    if time.monotonic() >= deadline:
+                        raise LockBusyError(
+                            f"another clusterqa process{holder} is updating {self.location}; try again when it finishes"
+                        )
+                    if on_wait and not told:
+                        on_wait(f"waiting for another clusterqa process{holder} to finish updating {self.location}")
+                        told = True
+                    time.sleep(0.1)
+                self._writer = conn
+                yield
         finally:
             self._writer = None
             conn.close()  # ends the session: the advisory lock goes with it
@@ -130,25 +133,27 @@ class PostgresStore:
     def is_locked(self) -> bool:
         conn = connect(self.url)
         try:
-            return bool(self._holder(conn)) or bool(
-                conn.execute(
-                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s AND classid = %s "
-                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                    (LOCK_KEY & 0xFFFFFFFF, LOCK_KEY >> 32),
-                ).fetchone()
-            )
+            with failures(self.url, "read the index in"):
+                return bool(
+                    conn.execute(
+                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s AND classid = %s "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                        (LOCK_KEY & 0xFFFFFFFF, LOCK_KEY >> 32),
+                    ).fetchone()
+                )
         finally:
             conn.close()
 
     def missing_vectors(self, model_key: str, hashes: set[str]) -> set[str]:
         """Which passage hashes the database's embedding cache lacks (for `status`)."""
+        from .pg_cache import PgEmbeddingCache
+
         conn = connect(self.url)
         try:
-            if not conn.execute("SELECT to_regclass('vector_cache') IS NOT NULL").fetchone()[0]:
-                return set(hashes)
-            from .pg_cache import PgEmbeddingCache
-
-            return PgEmbeddingCache(conn, model_key, 0).missing(hashes)
+            with failures(self.url, "read the index in"):
+                if not conn.execute("SELECT to_regclass('vector_cache') IS NOT NULL").fetchone()[0]:
+                    return set(hashes)
+                return PgEmbeddingCache(conn, model_key, 0).missing(hashes)
         finally:
             conn.close()
 
