@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,44 @@ def index_problems(index: Path) -> list[str]:
     if dense.ntotal != passages or dense.d != manifest["model"]["dim"]:
         problems.append(f"{generation.name}: dense.faiss has {dense.ntotal} vectors of dim {dense.d}, manifest {passages}")
     return problems
+
+
+# --- The PostgreSQL store: one real server (pgserver bundles PostgreSQL and pgvector) per session ---
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server with pgvector in a temporary data folder, stopped and deleted at the end.
+
+    As root (this machine, CI), pgserver runs the server as a `pgserver` system user it creates:
+    PostgreSQL refuses to run as root. The folder's path is short: the server's socket lives in it.
+    """
+    import tempfile
+
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="cqa-pg-"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+_databases = iter(range(1_000_000))
+
+
+def new_database(server_url: str, prefix: str = "t") -> str:
+    """An empty database of its own on the session's server; its URL."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    name = f"{prefix}_{next(_databases)}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return urlsplit(server_url)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture
+def pg_database(pg_server: str) -> str:
+    return new_database(pg_server)

@@ -17,6 +17,7 @@ ENV_INDEX = "CLUSTERQA_INDEX"
 ENV_MODEL = "CLUSTERQA_MODEL"
 ENV_MAX_FILE_MB = "CLUSTERQA_MAX_FILE_MB"
 ENV_CACHE = "CLUSTERQA_CACHE"
+ENV_STORE = "CLUSTERQA_STORE"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Settings:
     max_file_bytes: int = 10 * 1024 * 1024
     sentence_vectors: bool = True  # embed answer sentences at build time (off for retrieval-only benchmarks)
     use_ignore_files: bool = True  # honour .clusterqaignore and .gitignore (--no-ignore turns it off)
+    store: str | None = None  # a PostgreSQL URL (--store, CLUSTERQA_STORE): the index lives there, not in `index`
 
 
 def encoder_family(model: str) -> str:
@@ -52,9 +54,13 @@ def encoder_family(model: str) -> str:
 
 
 def resolve_settings(
-    seeds: Path | None = None, index: Path | None = None, model: str | None = None, use_ignore_files: bool = True
+    seeds: Path | None = None,
+    index: Path | None = None,
+    model: str | None = None,
+    use_ignore_files: bool = True,
+    store: str | None = None,
 ) -> Settings:
-    """Options beat environment variables, which beat the defaults (see `resolve_seeds`, `resolve_index`)."""
+    """Options beat environment variables, which beat the defaults (see `resolve_seeds`, `resolve_index`, `resolve_store`)."""
     seeds_path = resolve_seeds(seeds)
     model = model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
     max_mb = float(os.environ.get(ENV_MAX_FILE_MB) or 10)
@@ -64,7 +70,21 @@ def resolve_settings(
         model=model,
         max_file_bytes=int(max_mb * 1024 * 1024),
         use_ignore_files=use_ignore_files,
+        store=resolve_store(store),
     )
+
+
+def resolve_store(store: str | None) -> str | None:
+    """The PostgreSQL URL of a shared index: --store, else CLUSTERQA_STORE, else None (the local index folder)."""
+    chosen = store or os.environ.get(ENV_STORE) or None
+    if chosen is not None and not chosen.startswith(("postgresql://", "postgres://")):
+        from .errors import UsageError
+
+        raise UsageError(
+            f"--store takes a PostgreSQL URL (postgresql://USER@HOST/DATABASE), not {chosen.split('://')[0][:20]!r}; "
+            "leave it out for the local index folder"
+        )
+    return chosen
 
 
 def resolve_seeds(seeds: Path | None) -> Path:

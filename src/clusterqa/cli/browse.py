@@ -127,7 +127,7 @@ def print_plan(settings: Settings, warn: Warn) -> None:
             f"no documents (.txt, .md, .pdf, .html, .docx, ...) in {settings.seeds} to index; add documents or pass --seeds DIR",
             markup=False,
         )
-    elif not (settings.index / "CURRENT").exists():
+    elif not settings.store and not (settings.index / "CURRENT").exists():
         out.print(f"no index in {settings.index} yet; `clusterqa index` (or the first `ask`) builds it", markup=False)
     elif not p.content_changes:
         out.print("index is up to date")

@@ -30,13 +30,24 @@ ModelOpt = Annotated[
 NoIgnoreOpt = Annotated[
     bool, typer.Option("--no-ignore", help="Index every .txt/.md file, even those .clusterqaignore or .gitignore name.")
 ]
+StoreOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--store",
+        help="A team's shared index in PostgreSQL + pgvector, postgresql://USER@HOST/DATABASE "
+        "(env CLUSTERQA_STORE; default: the local --index folder)",
+        show_default=False,
+    ),
+]
 ColorOpt = Annotated[str, typer.Option("--color", help="auto (a terminal, unless NO_COLOR is set), always or never.")]
 
 
-def settings(seeds: Optional[Path], index: Optional[Path], model: Optional[str], no_ignore: bool = False):  # noqa: ANN201
+def settings(  # noqa: ANN201
+    seeds: Optional[Path], index: Optional[Path], model: Optional[str], no_ignore: bool = False, store: Optional[str] = None
+):
     from ..config import resolve_settings
 
-    return resolve_settings(seeds, index, model, use_ignore_files=not no_ignore)
+    return resolve_settings(seeds, index, model, use_ignore_files=not no_ignore, store=store)
 
 
 MODES = ("hybrid", "dense", "lexical")

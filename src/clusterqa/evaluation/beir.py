@@ -177,7 +177,8 @@ def prepare_beir_index(
     The index holds passage vectors only (no answer-sentence vectors: BEIR runs never answer).
     """
     # Retrieval only: the answer sentences' vectors would cost ~7 times the passages' embedding time.
-    settings = replace(resolve_settings(work / "docs", work / "index", main.model), sentence_vectors=False)
+    # Always a local index: a BEIR corpus must not replace a team's shared one (CLUSTERQA_STORE).
+    settings = replace(resolve_settings(work / "docs", work / "index", main.model), sentence_vectors=False, store=None)
     mapping = write_corpus(data, work)
     build(settings, progress=progress, warn=warn)
     return settings, mapping

@@ -6,6 +6,7 @@ terminal, with its output in index/update.log.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -35,9 +36,11 @@ def start_update(settings: Settings) -> int:
         "0",
         *([] if settings.use_ignore_files else ["--no-ignore"]),
     ]
+    # A PostgreSQL store goes by environment, not argument: its URL may hold a password (`ps` shows arguments).
+    env = {**os.environ, "CLUSTERQA_STORE": settings.store} if settings.store else None
     with open(settings.index / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True, env=env
         )
     return process.pid
 

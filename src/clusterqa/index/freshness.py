@@ -31,6 +31,8 @@ def settings_change(generation: Generation | None, settings: Settings) -> str | 
 
 def check_documents_folder(generation: Generation | None, settings: Settings) -> None:
     """An index belongs to the documents folder it was built from: refuse to use it with another."""
+    if settings.store:  # a team's store: each member's copy of the folder lives at another path
+        return
     recorded = generation.manifest.get("seeds") if generation is not None else None
     if not recorded or os.path.realpath(recorded) == os.path.realpath(settings.seeds):
         return

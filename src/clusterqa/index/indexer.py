@@ -13,9 +13,8 @@ from pathlib import Path
 from ..config import Settings, model_key
 from ..embedding.encoder_store import ensure_encoder
 from ..errors import ClusterQAError, NoDocumentsError
-from ..lock import writer_lock
 from ..models import Chunk, DocumentInfo, Progress
-from .catalog import Catalog, write_catalog
+from .catalog import write_catalog
 from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
 from .planning import (
     Plan,
@@ -28,6 +27,7 @@ from .planning import (
     skipped_differ,
     skipped_entries,
 )
+from .protocol import IndexStore, open_store
 from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, write_json
 
 
@@ -73,9 +73,9 @@ def build(
 ) -> BuildReport:
     """Bring the index up to date; publishes a new generation only when something changed."""
     started = time.perf_counter()
-    store = Store(settings.index)
+    store = open_store(settings)
     try:
-        with writer_lock(settings.index, lock_wait, on_wait=warn):
+        with store.writer_lock(lock_wait, on_wait=warn):
             return _build_locked(store, settings, rebuild, progress, warn, started)
     except (OSError, sqlite3.OperationalError) as exc:
         reason = getattr(exc, "strerror", None) or exc
@@ -85,7 +85,7 @@ def build(
 
 
 def _build_locked(
-    store: Store, settings: Settings, rebuild: bool, progress: Progress | None, warn: Warn, started: float
+    store: IndexStore, settings: Settings, rebuild: bool, progress: Progress | None, warn: Warn, started: float
 ) -> BuildReport:
     previous = previous_generation(store, rebuild, warn)
     if previous is not None:
@@ -109,6 +109,16 @@ def _build_locked(
 
     contents = _assemble(store, settings, work, previous, warn, progress)
     work.read.clear()  # the documents' text is in the passages now: free it before embedding
+    if not isinstance(store, Store):  # PostgreSQL: rows changed in one transaction, not files renamed into place
+        from .pg_build import publish_build
+
+        generation, embedded = publish_build(
+            store, settings, contents.entries, lambda info: _manifest(settings, contents, info, skipped), p, previous,
+            manifest_only, progress, warn,
+        )  # fmt: skip
+        _prune_extractions(settings.index, contents)
+        seconds = time.perf_counter() - started
+        return BuildReport(p, len(contents.entries), len(contents.chunks), embedded, seconds, True, generation.name)
     target = store.new_generation_dir()
     if manifest_only and previous is not None:
         written = _share_files(previous, target)
@@ -125,7 +135,7 @@ def _build_locked(
 
 
 def _assemble(
-    store: Store, settings: Settings, work: Work, previous: Generation | None, warn: Warn, progress: Progress | None
+    store: IndexStore, settings: Settings, work: Work, previous: Generation | None, warn: Warn, progress: Progress | None
 ) -> _Contents:
     """Passages carried over from `previous` for kept documents, freshly cut for the ones read."""
     carried = _carried_chunks(previous, work.entries)
@@ -155,16 +165,12 @@ def _assemble(
 
 
 def _carried_chunks(previous: Generation | None, kept: dict[str, dict]) -> dict[str, list[Chunk]]:
-    if previous is None:
-        return {}
-    old = Catalog(previous.catalog)
-    try:
-        return {source: old.chunks_of(source) for source in kept}
-    finally:
-        old.close()
+    return {} if previous is None else previous.chunks_of(list(kept))
 
 
-def _fresh_chunks(store: Store, settings: Settings, work: Work, warn: Warn, progress: Progress | None) -> dict[str, list[Chunk]]:
+def _fresh_chunks(
+    store: IndexStore, settings: Settings, work: Work, warn: Warn, progress: Progress | None
+) -> dict[str, list[Chunk]]:
     if not work.read:
         return {}
     encoder_dir, _ = ensure_encoder(settings.model, warn)
@@ -201,29 +207,31 @@ def _embed_and_write(
 
 
 def _write_manifest(target: Path, settings: Settings, contents: _Contents, written: _Written, skipped: list[dict]) -> None:
+    write_json(target / MANIFEST, _manifest(settings, contents, written.encoder, skipped))
+
+
+def _manifest(settings: Settings, contents: _Contents, encoder: dict, skipped: list[dict]) -> dict:
+    """The generation's manifest; `encoder` is the export's encoder.json."""
     key = model_key(settings.model)
-    write_json(
-        target / MANIFEST,
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "seeds": str(settings.seeds),
-            "model": {
-                "name": settings.model,
-                "key": key,
-                "dim": int(written.encoder["dim"]),
-                "max_seq_length": int(written.encoder["max_seq_length"]),
-            },
-            "encoder": {"key": key, "id": written.encoder["id"]},
-            "metric": "inner_product",
-            "chunking": settings.chunking.as_dict(),
-            "sentence_vectors": settings.sentence_vectors,
-            "passages": len(contents.chunks),
-            "documents": contents.manifest_docs,
-            "skipped": skipped,
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seeds": str(settings.seeds),
+        "model": {
+            "name": settings.model,
+            "key": key,
+            "dim": int(encoder["dim"]),
+            "max_seq_length": int(encoder["max_seq_length"]),
         },
-    )
+        "encoder": {"key": key, "id": encoder["id"]},
+        "metric": "inner_product",
+        "chunking": settings.chunking.as_dict(),
+        "sentence_vectors": settings.sentence_vectors,
+        "passages": len(contents.chunks),
+        "documents": contents.manifest_docs,
+        "skipped": skipped,
+    }
 
 
 def _prune_cache(store: Store, model: str, written: _Written) -> None:

@@ -20,6 +20,7 @@ from ..reading.chunking import chunk
 from ..reading.ignore import scan_documents
 from .catalog import Catalog
 from .freshness import check_documents_folder, settings_change
+from .protocol import IndexStore, open_store
 from .store import MANIFEST, Generation, Store
 
 Warn = Callable[[str], None]
@@ -54,7 +55,7 @@ class Work:
     entries: dict[str, dict] = field(default_factory=dict)  # manifest entry per kept source
 
 
-def previous_generation(store: Store, rebuild: bool, warn: Warn) -> Generation | None:
+def previous_generation(store: IndexStore, rebuild: bool, warn: Warn) -> Generation | None:
     """The live generation to build on, or None for a from-scratch build."""
     try:
         generation = store.current()
@@ -83,6 +84,8 @@ def generation_damage(generation: Generation) -> str | None:
 
     Cheap: a count over the catalog and the FAISS header (memory-mapped, vectors not read).
     """
+    if not isinstance(generation, Generation):  # another store checks its own (protocol.Generation.damage)
+        return generation.damage()
     from .dense import DenseIndex
 
     expected = generation.manifest["passages"]
@@ -179,7 +182,7 @@ def _announce_skipped(skipped: list[Skipped], previous: Generation | None, warn:
 
 def plan(settings: Settings, warn: Warn = lambda _: None) -> Plan:
     """What `index` would do now, including how many passages it would embed."""
-    store = Store(settings.index)
+    store = open_store(settings)
     previous = previous_generation(store, rebuild=False, warn=warn)
     work = classify(settings, previous, warn, announce=False)
     directory = encoder_dir(settings.model)
@@ -190,7 +193,9 @@ def plan(settings: Settings, warn: Warn = lambda _: None) -> Plan:
 
     chunks = [c for cs in chunk_documents(work.read, directory, settings).values() for c in cs]
     missing = {c.text_hash for c in chunks}
-    if store.cache_file.exists():
+    if not isinstance(store, Store):
+        missing = store.missing_vectors(cache_key(settings.model, info), missing)
+    elif store.cache_file.exists():
         with EmbeddingCache(store.cache_file, cache_key(settings.model, info), int(info["dim"])) as cache:
             missing = cache.missing(missing)
     return replace(work.plan, passages_to_embed=len(missing))

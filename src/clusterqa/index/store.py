@@ -15,11 +15,18 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexOutdatedError
+
+if TYPE_CHECKING:
+    from ..models import Chunk
+    from .catalog import Catalog
+    from .dense import DenseIndex
 
 FORMAT = "clusterqa-index"
 FORMAT_VERSION = 4  # 3: the encoder recorded by key and export id (it lives in the user cache); passages carry their section path
@@ -50,12 +57,64 @@ class Generation:
     def name(self) -> str:
         return self.directory.name
 
+    def open(self) -> LocalReader:
+        """The catalog and FAISS files open for questions (protocol.Reader)."""
+        from .catalog import Catalog
+        from .dense import DenseIndex
+
+        catalog = Catalog(self.catalog)
+        try:
+            dense = DenseIndex(self.dense, self.manifest["passages"], self.manifest["model"]["dim"])
+        except BaseException:
+            catalog.close()
+            raise
+        return LocalReader(catalog, dense)
+
+    def damage(self) -> str | None:
+        from .planning import generation_damage
+
+        return generation_damage(self)
+
+    def chunks_of(self, sources: Sequence[str]) -> dict[str, list[Chunk]]:
+        """The stored passages of these documents, to carry over unchanged into the next generation."""
+        from .catalog import Catalog
+
+        old = Catalog(self.catalog)
+        try:
+            return {source: old.chunks_of(source) for source in sources}
+        finally:
+            old.close()
+
+
+@dataclass(frozen=True)
+class LocalReader:
+    catalog: Catalog
+    dense: DenseIndex
+
+    def close(self) -> None:
+        self.catalog.close()
+
 
 class Store:
+    """The local store (protocol.IndexStore): generations in a folder, one writer through a file lock."""
+
+    kind = "local"
+
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.location = str(root)
         self.generations = root / "generations"
         self.cache_file = root / "cache" / "embeddings.sqlite"
+
+    def writer_lock(self, wait_seconds: float = 30.0, on_wait: Callable[[str], None] | None = None) -> AbstractContextManager:
+        from ..lock import writer_lock
+
+        return writer_lock(self.root, wait_seconds, on_wait=on_wait)
+
+    def is_locked(self) -> bool:
+        from ..lock import is_locked
+
+        return is_locked(self.root)
 
     def current(self) -> Generation:
         """The live generation; raises IndexMissingError or a corruption/format error."""
