@@ -17,6 +17,7 @@ ENV_INDEX = "CLUSTERQA_INDEX"
 ENV_MODEL = "CLUSTERQA_MODEL"
 ENV_MAX_FILE_MB = "CLUSTERQA_MAX_FILE_MB"
 ENV_CACHE = "CLUSTERQA_CACHE"
+ENV_DENSE_INDEX = "CLUSTERQA_DENSE_INDEX"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Settings:
     max_file_bytes: int = 10 * 1024 * 1024
     sentence_vectors: bool = True  # embed answer sentences at build time (off for retrieval-only benchmarks)
     use_ignore_files: bool = True  # honour .clusterqaignore and .gitignore (--no-ignore turns it off)
+    # auto (by size, index/ann.py), flat or ivf (--dense-index); None: as the previous build was asked, else auto
+    dense_index: str | None = None
 
 
 def encoder_family(model: str) -> str:
@@ -64,6 +67,7 @@ def resolve_settings(
         model=model,
         max_file_bytes=int(max_mb * 1024 * 1024),
         use_ignore_files=use_ignore_files,
+        dense_index=os.environ.get(ENV_DENSE_INDEX) or None,
     )
 
 

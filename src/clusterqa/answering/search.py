@@ -55,7 +55,7 @@ class Searcher:
         self.generation = generation
         manifest = generation.manifest
         self.catalog = Catalog(generation.catalog)
-        self.dense = DenseIndex(generation.dense, manifest["passages"], manifest["model"]["dim"])
+        self.dense = DenseIndex(generation.dense, manifest["passages"], manifest["model"]["dim"], manifest.get("dense"))
         self.encoder = encoder()
         self.documents = len(manifest["documents"])
         self.scales = cosine_scales(manifest["model"]["name"])
