@@ -295,6 +295,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="cold asks per index")
     parser.add_argument("--questions", type=int, default=100, help="warm queries per mode")
     parser.add_argument("--keep", action="store_true", help="keep the documents and indexes (deleted by default)")
+    parser.add_argument("--reuse", action="store_true", help="measure the indexes a --keep run left, without writing them")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sample, sentences, question_vectors, questions = embedded_sample(args.work, args.bench)
@@ -303,7 +304,13 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"building {size:,} passages in {args.work}", file=sys.stderr, flush=True)
-        seeds, index, built = write_corpus(size, args.work, sample, sentences)
+        seeds, index = args.work / f"docs-{size}", args.work / f"index-{size}"
+        built_file = args.work / f"built-{size}.json"
+        if args.reuse and built_file.exists():
+            built = json.loads(built_file.read_text())  # measured when it was written
+        else:
+            seeds, index, built = write_corpus(size, args.work, sample, sentences)
+            built_file.write_text(json.dumps(built))
         vectors = np.load(args.work / f"vectors-{size}.npy")
         recall = recall_at_10(index, vectors, queries)
         del vectors
@@ -328,6 +335,7 @@ def main() -> None:
             shutil.rmtree(seeds, ignore_errors=True)
             shutil.rmtree(index, ignore_errors=True)
             (args.work / f"vectors-{size}.npy").unlink(missing_ok=True)
+            built_file.unlink(missing_ok=True)
     print(table(rows))
     (args.work / "scale.json").write_text(json.dumps(rows, indent=1))
 

@@ -212,3 +212,32 @@ def test_when_centroids_are_trained_again() -> None:
     assert needs_training(400, 1000, None, 0.3) == "shrunk from 1000 to 400 passages"
     drifted = 0.30 * p.retrain_error_growth + 0.01
     assert needs_training(1000, 1000, drifted, 0.30) == f"mean distance to the centroids grown from 0.3000 to {drifted:.4f}"
+
+
+def test_a_large_catalog_drops_the_most_frequent_question_words(built_seeds_index: dict[str, Path]) -> None:
+    """lexical_budget: the document frequencies are FTS5's own, the rarest words are kept."""
+    import sqlite3
+
+    from clusterqa.index.lexical import fts_expression
+    from clusterqa.index.lexical_budget import bounded_expression, document_frequencies
+
+    catalog = live_generation(built_seeds_index["index"]) / "passages.sqlite"
+    db = sqlite3.connect(f"{catalog.as_uri()}?mode=ro&immutable=1", uri=True)
+    try:
+        expression = fts_expression("Which industrial clusters in Zhejiang exceed 100 billion yuan of output?")
+        assert expression is not None
+        words = [w.strip('"') for w in expression.split(" OR ")]
+        frequency = document_frequencies(db, words)
+        for word in words:  # the Porter stems FTS5 indexed: the same counts as its own MATCH
+            count = db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{word}"',)).fetchone()[0]
+            assert frequency[word] == count, word
+        rarest = sorted(words, key=lambda w: frequency[w])
+        budget = frequency[rarest[0]] + frequency[rarest[1]]
+        assert frequency[rarest[2]] > 0 and len(words) > 3
+        bounded = bounded_expression(db, expression, 1_000_000, budget)
+        assert bounded == " OR ".join(f'"{w}"' for w in words if w in rarest[:2])
+        # A catalog no larger than the budget, or a query that is not a list of words, stays as it is.
+        assert bounded_expression(db, expression, budget, budget) == expression
+        assert bounded_expression(db, '"zhejiang" AND "yuan"', 1_000_000, 1) == '"zhejiang" AND "yuan"'
+    finally:
+        db.close()
