@@ -15,7 +15,7 @@ from ..embedding.encoder_store import ensure_encoder
 from ..errors import ClusterQAError, NoDocumentsError
 from ..lock import writer_lock
 from ..models import Chunk, DocumentInfo, Progress
-from .ann import kind_change
+from .ann import check_kind, kind_change
 from .catalog import Catalog, write_catalog
 from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
 from .planning import (
@@ -89,6 +89,8 @@ def build(
 def _build_locked(
     store: Store, settings: Settings, rebuild: bool, progress: Progress | None, warn: Warn, started: float
 ) -> BuildReport:
+    if settings.dense_index is not None:
+        check_kind(settings.dense_index)  # before any work: CLUSTERQA_DENSE_INDEX may name no kind
     previous = previous_generation(store, rebuild, warn)
     if previous is not None:
         store.collect_garbage(previous.name)
