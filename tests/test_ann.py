@@ -90,6 +90,10 @@ def test_forced_ivf_answers_like_flat_from_cached_vectors_and_records_it(ws: dic
     assert np.array_equal(stored_vectors(live_generation(ws["index"])), stored_vectors(flat_generation))
     assert index_problems(ws["index"]) == []
 
+    # --rebuild keeps the forced kind and the centroids.
+    assert "rebuilt the index" in index(ws, "--rebuild")
+    assert dense_record(ws)["kind"] == "ivf" and dense_record(ws)["centroids"] == record["centroids"]
+
     # Back to flat: nothing embedded again, the same answers.
     stderr = index(ws, "--dense-index", "flat")
     assert "the dense index changes from ivf to flat" in stderr and "(0 embedded)" in stderr

@@ -120,7 +120,9 @@ def _build_locked(
     if manifest_only and previous is not None:
         written = _share_files(previous, target)
     else:
-        written = _embed_and_write(store, settings, contents, target, progress, warn, previous)
+        # --rebuild builds on nothing, but keeps the kind the dense index was asked to be, and its centroids
+        dense_from = previous if previous is not None or not rebuild else _sound_current(store)
+        written = _embed_and_write(store, settings, contents, target, progress, warn, dense_from)
     _write_manifest(target, settings, contents, written, skipped)
     generation = store.publish(target)
     store.collect_garbage(generation.name)
@@ -176,6 +178,17 @@ def _fresh_chunks(store: Store, settings: Settings, work: Work, warn: Warn, prog
         return {}
     encoder_dir, _ = ensure_encoder(settings.model, warn)
     return chunk_documents(work.read, encoder_dir, settings, progress)
+
+
+def _sound_current(store: Store) -> Generation | None:
+    """The live generation when it is readable and undamaged, else None."""
+    from .planning import generation_damage
+
+    try:
+        generation = store.current()
+    except ClusterQAError:
+        return None
+    return None if generation_damage(generation) else generation
 
 
 def _share_files(previous: Generation, target: Path) -> _Written:
