@@ -18,6 +18,7 @@ ENV_MODEL = "CLUSTERQA_MODEL"
 ENV_MAX_FILE_MB = "CLUSTERQA_MAX_FILE_MB"
 ENV_CACHE = "CLUSTERQA_CACHE"
 ENV_STORE = "CLUSTERQA_STORE"
+ENV_DENSE_INDEX = "CLUSTERQA_DENSE_INDEX"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Settings:
     sentence_vectors: bool = True  # embed answer sentences at build time (off for retrieval-only benchmarks)
     use_ignore_files: bool = True  # honour .clusterqaignore and .gitignore (--no-ignore turns it off)
     store: str | None = None  # a PostgreSQL URL (--store, CLUSTERQA_STORE): the index lives there, not in `index`
+    # auto (by size, index/ann.py), flat or ivf (--dense-index); None: as the previous build was asked, else auto
+    dense_index: str | None = None
 
 
 def encoder_family(model: str) -> str:
@@ -71,6 +74,7 @@ def resolve_settings(
         max_file_bytes=int(max_mb * 1024 * 1024),
         use_ignore_files=use_ignore_files,
         store=resolve_store(store),
+        dense_index=os.environ.get(ENV_DENSE_INDEX) or None,
     )
 
 

@@ -193,6 +193,14 @@ def index_command(
     model: ModelOpt = None,
     no_ignore: NoIgnoreOpt = False,
     store: StoreOpt = None,
+    dense_index: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dense-index",
+            help="auto (exact search for small folders, IVF from the size measured in data/dense_index.json), "
+            "flat or ivf; kept by later builds until changed (env CLUSTERQA_DENSE_INDEX). Changing it embeds nothing again.",
+        ),
+    ] = None,
 ) -> None:
     """Build or update the index from the documents folder."""
     from ..errors import UsageError
@@ -201,6 +209,12 @@ def index_command(
         other = "--rebuild" if rebuild else "--watch"
         raise UsageError(f"--dry-run only shows what `index` would change; it cannot be combined with {other}: drop one")
     settings = _settings(seeds, index, model, no_ignore, store)
+    if dense_index is not None:
+        from dataclasses import replace
+
+        from ..index.ann import check_kind
+
+        settings = replace(settings, dense_index=check_kind(dense_index))
     if dry_run:
         _show_plan(settings)
         return

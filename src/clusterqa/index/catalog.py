@@ -179,6 +179,10 @@ class Catalog:
         """
         if table == "passages_cjk" and not self.has_cjk_text:
             return []
+        if table == "passages_fts":
+            from .lexical_budget import bounded_expression
+
+            expression = bounded_expression(self.db, expression, self.passage_count)
         rows = self._query(
             f"SELECT rowid, bm25({table}) FROM {table} WHERE {table} MATCH ? ORDER BY bm25({table}) LIMIT ?",
             (expression, limit),
@@ -188,6 +192,11 @@ class Catalog:
 
     def match_cjk(self, expression: str, limit: int) -> list[tuple[int, float]]:
         return self.match(expression, limit, "passages_cjk")
+
+    @cached_property
+    def passage_count(self) -> int:
+        """Passages in the catalog (ids are 0..N-1): one b-tree descent, where count(*) reads them all."""
+        return int(self._query("SELECT coalesce(max(id) + 1, 0) FROM passages", ())[0][0])
 
     @cached_property
     def has_cjk_table(self) -> bool:

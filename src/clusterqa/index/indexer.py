@@ -7,13 +7,14 @@ import os
 import shutil
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings, model_key
 from ..embedding.encoder_store import ensure_encoder
 from ..errors import ClusterQAError, NoDocumentsError
 from ..models import Chunk, DocumentInfo, Progress
+from .ann import check_kind, kind_change
 from .catalog import write_catalog
 from .freshness import is_stale, settings_change  # noqa: F401 - re-exported for callers
 from .planning import (
@@ -62,6 +63,7 @@ class _Written:
     embedded: int = 0  # passages whose text was not in the cache
     live_hashes: tuple[str, ...] = ()  # every passage the generation holds a vector of
     live_sentences: tuple[str, ...] = ()  # every passage whose sentence vectors it holds
+    dense: dict = field(default_factory=lambda: {"kind": "flat"})  # the dense index's manifest record (ann)
 
 
 def build(
@@ -87,6 +89,8 @@ def build(
 def _build_locked(
     store: IndexStore, settings: Settings, rebuild: bool, progress: Progress | None, warn: Warn, started: float
 ) -> BuildReport:
+    if settings.dense_index is not None:
+        check_kind(settings.dense_index)  # before any work: CLUSTERQA_DENSE_INDEX may name no kind
     previous = previous_generation(store, rebuild, warn)
     if previous is not None:
         store.collect_garbage(previous.name)
@@ -101,8 +105,12 @@ def _build_locked(
             + "; add documents or pass --seeds DIR"
         )
     skipped = skipped_entries(p, work.files)
-    manifest_only = not p.content_changes and (p.touched or skipped_differ(previous, skipped))
-    if previous is not None and not p.content_changes and not manifest_only:
+    # a forced kind: rewrite, from cached vectors (PostgreSQL's vectors are in pgvector's HNSW index)
+    redense = kind_change(settings.dense_index, previous) if isinstance(store, Store) else None
+    if redense:
+        warn(redense)
+    manifest_only = not p.content_changes and not redense and (p.touched or skipped_differ(previous, skipped))
+    if previous is not None and not p.content_changes and not manifest_only and not redense:
         return BuildReport(
             p, len(p.unchanged), previous.manifest["passages"], 0, time.perf_counter() - started, False, previous.name
         )
@@ -123,7 +131,9 @@ def _build_locked(
     if manifest_only and previous is not None:
         written = _share_files(previous, target)
     else:
-        written = _embed_and_write(store, settings, contents, target, progress, warn)
+        # --rebuild builds on nothing, but keeps the kind the dense index was asked to be, and its centroids
+        dense_from = previous if previous is not None or not rebuild else _sound_current(store)
+        written = _embed_and_write(store, settings, contents, target, progress, warn, dense_from)
     _write_manifest(target, settings, contents, written, skipped)
     generation = store.publish(target)
     store.collect_garbage(generation.name)
@@ -177,41 +187,59 @@ def _fresh_chunks(
     return chunk_documents(work.read, encoder_dir, settings, progress)
 
 
+def _sound_current(store: Store) -> Generation | None:
+    """The live generation when it is readable and undamaged, else None."""
+    from .planning import generation_damage
+
+    try:
+        generation = store.current()
+    except ClusterQAError:
+        return None
+    return None if generation_damage(generation) else generation
+
+
 def _share_files(previous: Generation, target: Path) -> _Written:
     """Only the manifest changes: the catalog and FAISS files are the previous generation's."""
     _link_or_copy(previous.catalog, target / CATALOG)
     _link_or_copy(previous.dense, target / DENSE)
     model = previous.manifest["model"]
-    return _Written({"dim": model["dim"], "max_seq_length": model["max_seq_length"], "id": previous.manifest["encoder"]["id"]})
+    encoder = {"dim": model["dim"], "max_seq_length": model["max_seq_length"], "id": previous.manifest["encoder"]["id"]}
+    return _Written(encoder, dense=previous.manifest.get("dense") or {"kind": "flat"})
 
 
 def _embed_and_write(
-    store: Store, settings: Settings, contents: _Contents, target: Path, progress: Progress | None, warn: Warn
+    store: Store,
+    settings: Settings,
+    contents: _Contents,
+    target: Path,
+    progress: Progress | None,
+    warn: Warn,
+    previous: Generation | None = None,
 ) -> _Written:
     """Vectors for every passage and answer sentence, from the cache or one pass per passage; then the files.
 
     The catalog consumes the sentence rows as they are made, so only a window of passages is in
     flight; the passage vectors (1.5 KB each) are kept for the FAISS file.
     """
+    from .ann import write_dense_index
     from .cache import EmbeddingCache
-    from .dense import write_dense
     from .vectors import PassageVectors
 
     directory, info = ensure_encoder(settings.model, warn)
     with EmbeddingCache(store.cache_file, cache_key(settings.model, info), int(info["dim"])) as cache:
         vectors = PassageVectors(cache, directory, contents.chunks, settings.sentence_vectors, progress)
         write_catalog(target / CATALOG, contents.entries, vectors.sentence_rows())
-    write_dense(target / DENSE, vectors.out)
+    dense = write_dense_index(target / DENSE, vectors.out, settings.dense_index, previous)  # keeps previous's centroids
     hashes, sentence_keys = vectors.live_keys()
-    return _Written(info, vectors.embedded, tuple(hashes), tuple(sentence_keys))
+    return _Written(info, vectors.embedded, tuple(hashes), tuple(sentence_keys), dense)
 
 
 def _write_manifest(target: Path, settings: Settings, contents: _Contents, written: _Written, skipped: list[dict]) -> None:
-    write_json(target / MANIFEST, _manifest(settings, contents, written.encoder, skipped))
+    write_json(target / MANIFEST, _manifest(settings, contents, written.encoder, skipped, written.dense))
 
 
-def _manifest(settings: Settings, contents: _Contents, encoder: dict, skipped: list[dict]) -> dict:
-    """The generation's manifest; `encoder` is the export's encoder.json."""
+def _manifest(settings: Settings, contents: _Contents, encoder: dict, skipped: list[dict], dense: dict | None = None) -> dict:
+    """The generation's manifest; `encoder` is the export's encoder.json, `dense` the local dense index's record."""
     key = model_key(settings.model)
     return {
         "format": FORMAT,
@@ -229,6 +257,7 @@ def _manifest(settings: Settings, contents: _Contents, encoder: dict, skipped: l
         "chunking": settings.chunking.as_dict(),
         "sentence_vectors": settings.sentence_vectors,
         "passages": len(contents.chunks),
+        **({"dense": dense} if dense is not None else {}),
         "documents": contents.manifest_docs,
         "skipped": skipped,
     }

@@ -97,7 +97,7 @@ def generation_damage(generation: Generation) -> str | None:
             catalog.close()
         if found != expected:
             return f"{generation.catalog} has {found} passages but {generation.directory / MANIFEST} lists {expected}"
-        DenseIndex(generation.dense, expected, generation.manifest["model"]["dim"])
+        DenseIndex(generation.dense, expected, generation.manifest["model"]["dim"], generation.manifest.get("dense"))
     except IndexCorruptError as exc:
         return str(exc).split("; run `clusterqa index", 1)[0]
     return None

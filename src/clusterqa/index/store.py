@@ -64,7 +64,7 @@ class Generation:
 
         catalog = Catalog(self.catalog)
         try:
-            dense = DenseIndex(self.dense, self.manifest["passages"], self.manifest["model"]["dim"])
+            dense = DenseIndex(self.dense, self.manifest["passages"], self.manifest["model"]["dim"], self.manifest.get("dense"))
         except BaseException:
             catalog.close()
             raise

@@ -1,0 +1,85 @@
+"""A bounded any-word query for large catalogs.
+
+FTS5 ranks `"w1" OR "w2" ...` by computing bm25() for every passage that holds any of the words, then
+sorting: on a million passages a question with one common word ("year", "cell") scores a few hundred
+thousand rows. The words a question shares with that many passages are the ones BM25 weighs least
+(idf = ln((N - df + 0.5) / (df + 0.5)) falls towards 0 as df grows; Robertson & Zaragoza 2009, "The
+Probabilistic Relevance Framework: BM25 and Beyond"), so the query keeps the rarest words while their
+document frequencies sum to at most a budget of postings, and drops the rest: the work per question is
+bounded whatever the catalog's size. The rarest word is always kept. Catalogs with no more passages
+than the budget are never touched (no word can pass it), which covers every folder the answer
+thresholds were fitted on. The idea is that of MaxScore (Turtle & Flood 1995): the frequent terms'
+contributions are too small to lift a passage that holds none of the rare terms into the candidates.
+
+Document frequencies come from FTS5's own vocabulary (an `fts5vocab` table in the connection's temp
+schema, so a read-only catalog needs no change): a lookup of each word's Porter stem, the stemmer
+FTS5's `porter` tokenizer runs. A word whose stem is not found counts as rare, so it is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+from ..errors import ClusterQAError
+
+BUDGET_PATH = Path(__file__).resolve().parent.parent / "data" / "lexical_budget.json"
+_ANY_OF = re.compile(r'"(?:[^"]|"")*"(?: OR "(?:[^"]|"")*")*')
+_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+
+
+@cache
+def postings_budget() -> int:
+    try:
+        return int(json.loads(BUDGET_PATH.read_text("utf-8"))["postings_budget"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ClusterQAError(f"{BUDGET_PATH} cannot be read ({exc}); reinstall clusterqa") from None
+
+
+def bounded_expression(db: sqlite3.Connection, expression: str, passages: int, budget: int | None = None) -> str:
+    """`expression` (an any-word query of lexical.fts_expression) without its most frequent words, when
+    their postings pass the budget; any other expression, or a small catalog, is returned unchanged."""
+    budget = postings_budget() if budget is None else budget
+    if passages <= budget or not _ANY_OF.fullmatch(expression):
+        return expression
+    words = [w.replace('""', '"') for w in _QUOTED.findall(expression)]
+    if len(words) < 2:
+        return expression
+    frequency = document_frequencies(db, words)
+    kept, total = [], 0
+    for word in sorted(words, key=lambda w: frequency[w]):  # stable: ties keep the question's order
+        if kept and total + frequency[word] > budget:
+            break
+        kept.append(word)
+        total += frequency[word]
+    if len(kept) == len(words):
+        return expression
+    order = {w: i for i, w in enumerate(words)}
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in sorted(kept, key=order.__getitem__))
+
+
+def document_frequencies(db: sqlite3.Connection, words: list[str]) -> dict[str, int]:
+    """Passages holding each word, from FTS5's vocabulary (0 for a word whose stem it lacks)."""
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab USING fts5vocab(main, 'passages_fts', 'row')")
+    stems = _porter().stemWords([_fold(w) for w in words])
+    out = {}
+    for word, stem in zip(words, stems, strict=True):
+        row = db.execute("SELECT doc FROM temp.passages_vocab WHERE term = ?", (stem,)).fetchone()
+        out[word] = int(row[0]) if row else 0
+    return out
+
+
+def _fold(word: str) -> str:
+    """As unicode61 with remove_diacritics 2 reads a word: lower case, no combining marks."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c))
+
+
+@cache
+def _porter():  # noqa: ANN202 - a Stemmer.Stemmer
+    import Stemmer
+
+    return Stemmer.Stemmer("porter")  # the original Porter algorithm, as FTS5's porter tokenizer
