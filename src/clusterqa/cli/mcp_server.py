@@ -20,9 +20,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Resource as MCPResource
 from pydantic import Field, ValidationError
 
+from .. import __version__
 from ..config import Settings
 from ..errors import ClusterQAError, UsageError
-from .. import __version__
 from .live_index import LiveIndex
 
 URI_SCHEME = "clusterqa://"
