@@ -4,6 +4,7 @@
 # (compiling it) on each run; evaluated at import they come from the .pyc (-30 M instructions per `--help`).
 
 import functools
+import gc
 import os
 import sys
 from pathlib import Path
@@ -48,11 +49,13 @@ def _command(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
     """app.command, with a closed pipe (`clusterqa ask ... | head -1`) ending the command quietly.
 
     click turns a BrokenPipeError into exit code 1; raised as _ReaderLeft it reaches `_run`, which exits 0.
+    The command runs with the garbage collector on: `clusterqa.cli.main` pauses it while the CLI starts.
     """
 
     def register(function):  # noqa: ANN001, ANN202
         @functools.wraps(function)
         def guarded(*a, **k):  # noqa: ANN002, ANN003, ANN202
+            gc.enable()
             try:
                 return function(*a, **k)
             except BrokenPipeError:
@@ -343,7 +346,8 @@ def mcp_command(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt 
 
 
 def main() -> None:
-    """Console entry point: foreseeable errors become one line on stderr and an exit code."""
+    """Run the command line (`clusterqa.cli.main` is the entry point): foreseeable errors become one line on
+    stderr and an exit code."""
     code = _run()
     try:
         sys.stdout.flush()
