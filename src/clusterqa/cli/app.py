@@ -346,8 +346,12 @@ def mcp_command(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt 
 
 
 def main() -> None:
-    """Run the command line (`clusterqa.cli.main` is the entry point): foreseeable errors become one line on
-    stderr and an exit code."""
+    """Run the command line: foreseeable errors become one line on stderr and an exit code.
+
+    The garbage collector stays paused until a command starts (see `clusterqa.cli.main`, the entry point, which
+    also pauses it while this module is imported; a console script made before it was, calls this directly).
+    """
+    gc.disable()
     code = _run()
     try:
         sys.stdout.flush()
