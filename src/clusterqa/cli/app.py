@@ -4,6 +4,7 @@
 # (compiling it) on each run; evaluated at import they come from the .pyc (-30 M instructions per `--help`).
 
 import functools
+import gc
 import os
 import sys
 from pathlib import Path
@@ -50,11 +51,13 @@ def _command(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
     """app.command, with a closed pipe (`clusterqa ask ... | head -1`) ending the command quietly.
 
     click turns a BrokenPipeError into exit code 1; raised as _ReaderLeft it reaches `_run`, which exits 0.
+    The command runs with the garbage collector on: `clusterqa.cli.main` pauses it while the CLI starts.
     """
 
     def register(function):  # noqa: ANN001, ANN202
         @functools.wraps(function)
         def guarded(*a, **k):  # noqa: ANN002, ANN003, ANN202
+            gc.enable()
             try:
                 return function(*a, **k)
             except BrokenPipeError:
@@ -364,7 +367,12 @@ def mcp_command(seeds: SeedsOpt = None, index: IndexOpt = None, model: ModelOpt 
 
 
 def main() -> None:
-    """Console entry point: foreseeable errors become one line on stderr and an exit code."""
+    """Run the command line: foreseeable errors become one line on stderr and an exit code.
+
+    The garbage collector stays paused until a command starts (see `clusterqa.cli.main`, the entry point, which
+    also pauses it while this module is imported; a console script made before it was, calls this directly).
+    """
+    gc.disable()
     code = _run()
     try:
         sys.stdout.flush()
