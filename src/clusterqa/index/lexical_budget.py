@@ -6,9 +6,10 @@ thousand rows. The words a question shares with that many passages are the ones 
 (idf = ln((N - df + 0.5) / (df + 0.5)) falls towards 0 as df grows; Robertson & Zaragoza 2009, "The
 Probabilistic Relevance Framework: BM25 and Beyond"), so the query keeps the rarest words while their
 document frequencies sum to at most a budget of postings, and drops the rest: the work per question is
-bounded whatever the catalog's size. The rarest word is always kept. Catalogs with no more passages
-than the budget are never touched (no word can pass it), which covers every folder the answer
-thresholds were fitted on. The idea is that of MaxScore (Turtle & Flood 1995): the frequent terms'
+bounded whatever the catalog's size. The rarest word is always kept. The budget applies to catalogs of more
+than `applies_from_passages` (50,000) passages only, where the dense index is approximate too: smaller
+folders, every folder the answer thresholds were fitted on and BEIR SciFact among them, keep the exact ranking.
+The idea is that of MaxScore (Turtle & Flood 1995): the frequent terms'
 contributions are too small to lift a passage that holds none of the rare terms into the candidates.
 
 Document frequencies come from FTS5's own vocabulary (an `fts5vocab` table in the connection's temp
@@ -32,10 +33,20 @@ _ANY_OF = re.compile(r'"(?:[^"]|"")*"(?: OR "(?:[^"]|"")*")*')
 _QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 
 
-@cache
 def postings_budget() -> int:
+    return _budget()[0]
+
+
+def applies(passages: int) -> bool:
+    """Whether a catalog of this many passages is large enough for the budget."""
+    return passages > _budget()[1]
+
+
+@cache
+def _budget() -> tuple[int, int]:
     try:
-        return int(json.loads(BUDGET_PATH.read_text("utf-8"))["postings_budget"])
+        data = json.loads(BUDGET_PATH.read_text("utf-8"))
+        return int(data["postings_budget"]), int(data["applies_from_passages"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ClusterQAError(f"{BUDGET_PATH} cannot be read ({exc}); reinstall clusterqa") from None
 
@@ -44,22 +55,27 @@ def bounded_expression(db: sqlite3.Connection, expression: str, passages: int, b
     """`expression` (an any-word query of lexical.fts_expression) without its most frequent words, when
     their postings pass the budget; any other expression, or a small catalog, is returned unchanged."""
     budget = postings_budget() if budget is None else budget
-    if passages <= budget or not _ANY_OF.fullmatch(expression):
+    if passages <= budget or not applies(passages) or not _ANY_OF.fullmatch(expression):
         return expression
     words = [w.replace('""', '"') for w in _QUOTED.findall(expression)]
     if len(words) < 2:
         return expression
-    frequency = document_frequencies(db, words)
-    kept, total = [], 0
+    kept = rarest_within(words, document_frequencies(db, words), budget)
+    if len(kept) == len(words):
+        return expression
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in kept)
+
+
+def rarest_within(words: list[str], frequency: dict[str, int], budget: int) -> list[str]:
+    """The rarest of `words` while their document frequencies sum to at most `budget` (the rarest one
+    always), in the question's order. Shared by the local catalog and the PostgreSQL store."""
+    kept, total = set(), 0
     for word in sorted(words, key=lambda w: frequency[w]):  # stable: ties keep the question's order
         if kept and total + frequency[word] > budget:
             break
-        kept.append(word)
+        kept.add(word)
         total += frequency[word]
-    if len(kept) == len(words):
-        return expression
-    order = {w: i for i, w in enumerate(words)}
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in sorted(kept, key=order.__getitem__))
+    return [w for w in words if w in kept]
 
 
 def document_frequencies(db: sqlite3.Connection, words: list[str]) -> dict[str, int]:

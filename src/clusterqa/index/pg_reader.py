@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import IndexCorruptError, IndexMissingError
 from ..models import Chunk, Passage
 from .lexical import has_cjk
+from .lexical_budget import applies, postings_budget, rarest_within
 from .pg_schema import describe, expression_terms, meta_row, plain_tokens, tokens, tsquery_any
 
 K1, B = 1.2, 0.75
@@ -184,6 +185,10 @@ class PgReader:
             return []
         distinct = list(dict.fromkeys(lexemes))
         frequency = dict(zip(distinct, self._frequencies(column, [tsquery_any([w]) for w in distinct]), strict=True))
+        if column == "words" and applies(rows):  # a large catalog: its rarest words only, as the local one (lexical_budget)
+            distinct = rarest_within(distinct, frequency, postings_budget())
+            kept = set(distinct)
+            lexemes = [w for w in lexemes if w in kept]
         hits = [frequency[w] for w in lexemes]
         idf = [bm25_idf(rows, n) for n in hits]
         found = self._query(
