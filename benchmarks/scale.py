@@ -9,7 +9,7 @@ embedding included), cold `clusterqa ask` median (new process, next to the seed 
 the same run), peak RSS of `ask`, and recall@10 of the dense index against exact search.
 
 How the corpus is made (the real encoder is not run on a million passages):
-- Real documents: 3,000 SciFact abstracts and the 636 SQuAD paragraphs of /work/shared/bench (or
+- Real documents: 3,000 SciFact abstracts and the 636 SQuAD paragraphs of ../shared/bench (or
   --bench), each embedded once with the real MiniLM encoder (cached in WORK/sample.npy; ~15 min).
 - Passage i: a window of 3-7 consecutive sentences of a real document D_i, rotated, 10% of its words
   dropped and a random number appended, so the text (and its word statistics) is real but no two
@@ -300,7 +300,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="passage counts, comma-separated")
     parser.add_argument("--work", type=Path, default=Path("/tmp/clusterqa-scale"), help="scratch folder (GBs at 1M)")
-    parser.add_argument("--bench", type=Path, default=Path("/work/shared/bench"), help="folder with scifact/ and squad2/")
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "bench", help="folder with scifact/ and squad2/")
     parser.add_argument("--runs", type=int, default=5, help="cold asks per index")
     parser.add_argument("--questions", type=int, default=100, help="warm queries per mode")
     parser.add_argument("--keep", action="store_true", help="keep the documents and indexes (deleted by default)")

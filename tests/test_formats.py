@@ -384,7 +384,7 @@ def test_passages_stay_on_their_page_unless_a_sentence_runs_over(tmp_path: Path,
 
     path = tmp_path / "long.pdf"
     write_long_pdf(path)
-    document = read_document(SourceFile(path, "long.pdf", path.stat().st_size, 0), 10 * 1024 * 1024)
+    document = read_document(SourceFile(str(path), "long.pdf", path.stat().st_size, 0), 10 * 1024 * 1024)
     assert len(document.pages) >= 2
     lines = document.original.split("\n")
     assert all(not lines[first - 3].endswith(".") for first in document.pages[1:])  # each break is inside a sentence
