@@ -59,3 +59,11 @@ class EncoderFidelityError(ClusterQAError):
 
 class EncoderMismatchError(ClusterQAError):
     """The index was built with another export of the encoder than the one in the user cache."""
+
+
+def first_line(exc: BaseException, limit: int | None = None, default: str | None = None) -> str:
+    """The first line of an exception's message (C++ and server errors run to many lines), at most
+    `limit` characters; `default` (else the exception's type name) when it has none."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else default or type(exc).__name__
+    return line[:limit] if limit is not None else line

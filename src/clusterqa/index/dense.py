@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError
+from ..errors import IndexCorruptError, first_line
 
 
 def write_dense(path: Path, vectors: np.ndarray) -> None:
@@ -38,8 +38,9 @@ class DenseIndex:
             # Memory-mapped: a cold question pages in only what the search touches.
             self.index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except Exception as exc:  # faiss raises RuntimeError with a C++ message
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise IndexCorruptError(f"{path} is not a readable FAISS index ({first}); run `clusterqa index --rebuild`") from None
+            raise IndexCorruptError(
+                f"{path} is not a readable FAISS index ({first_line(exc, 160)}); run `clusterqa index --rebuild`"
+            ) from None
         if self.index.ntotal != expected_rows or self.index.d != dim:
             raise IndexCorruptError(
                 f"{path} has {self.index.ntotal} vectors of dimension {self.index.d} but the catalog "
@@ -76,7 +77,7 @@ class DenseIndex:
         try:
             return np.vstack([self.index.reconstruct(int(i)) for i in ids])
         except RuntimeError as exc:  # an IVF index written without its direct map
-            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "no direct map"
             raise IndexCorruptError(
-                f"the dense index cannot return its vectors ({first}); run `clusterqa index --rebuild`"
+                f"the dense index cannot return its vectors ({first_line(exc, 120, 'no direct map')}); "
+                "run `clusterqa index --rebuild`"
             ) from None

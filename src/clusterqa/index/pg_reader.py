@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexCorruptError, IndexMissingError
+from ..errors import IndexCorruptError, IndexMissingError, first_line
 from ..models import Chunk, Passage
 from .lexical import has_cjk
 from .lexical_budget import applies, postings_budget, rarest_within
@@ -82,8 +82,9 @@ class PgReader:
         try:
             return self.conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise IndexCorruptError(f"the index in {describe(self.url)} cannot be read ({first}); check the server") from None
+            raise IndexCorruptError(
+                f"the index in {describe(self.url)} cannot be read ({first_line(exc)}); check the server"
+            ) from None
 
     # --- dense -----------------------------------------------------------------------------------
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:

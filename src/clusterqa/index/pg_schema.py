@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from ..errors import ClusterQAError
+from ..errors import ClusterQAError, first_line
 
 SCHEMA_VERSION = 1
 # Any fixed 64-bit key: one writer at a time per database (pg_advisory_lock).
@@ -45,11 +45,11 @@ def connect(url: str, autocommit: bool = True):  # -> psycopg.Connection
         conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.ProgrammingError as exc:
         raise StoreUnavailableError(
-            f"{describe(url)} is not a usable PostgreSQL URL ({_first_line(exc)}); pass --store postgresql://USER@HOST/DATABASE"
+            f"{describe(url)} is not a usable PostgreSQL URL ({first_line(exc, 200)}); pass --store postgresql://USER@HOST/DATABASE"
         ) from None
     except psycopg.Error as exc:
         raise StoreUnavailableError(
-            f"cannot reach PostgreSQL at {describe(url)} ({_first_line(exc)}); check the URL and that the server is running"
+            f"cannot reach PostgreSQL at {describe(url)} ({first_line(exc, 200)}); check the URL and that the server is running"
         ) from None
     try:
         _ensure_extension(conn, url)
@@ -72,7 +72,7 @@ def _ensure_extension(conn, url: str) -> None:  # noqa: ANN001
         register_vector(conn)
     except psycopg.Error as exc:
         raise StoreUnavailableError(
-            f"PostgreSQL at {describe(url)} has no pgvector extension ({_first_line(exc)}); "
+            f"PostgreSQL at {describe(url)} has no pgvector extension ({first_line(exc, 200)}); "
             "install pgvector on the server (or have an administrator run CREATE EXTENSION vector in the database)"
         ) from None
 
@@ -86,13 +86,8 @@ def failures(url: str, doing: str) -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         raise StoreUnavailableError(
-            f"cannot {doing} {describe(url)} ({_first_line(exc)}); check that the server is up and the database intact"
+            f"cannot {doing} {describe(url)} ({first_line(exc, 200)}); check that the server is up and the database intact"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def schema(dim: int) -> str:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import IndexCorruptError, IndexMissingError, LockBusyError
+from ..errors import IndexCorruptError, IndexMissingError, LockBusyError, first_line
 from ..models import Chunk, DocumentInfo
 from .lexical import bigram_text, has_cjk
 from .pg_schema import (
@@ -231,8 +231,9 @@ class PostgresStore:
                     (SCHEMA_VERSION, name, _json(manifest), dim, float(words_avg), float(cjk_avg), int(cjk_rows)),
                 )
         except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreUnavailableError(f"cannot publish the index to {self.location} ({first}); nothing was changed") from None
+            raise StoreUnavailableError(
+                f"cannot publish the index to {self.location} ({first_line(exc)}); nothing was changed"
+            ) from None
         return PgGeneration(self.url, name, manifest)
 
     def publish_manifest(self, manifest: dict[str, Any]) -> PgGeneration:
