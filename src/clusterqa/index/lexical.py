@@ -16,6 +16,7 @@ is found, a longer word is found through its pairs, and no dictionary has to be 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 
 # Lucene's English stop words plus common question words: they carry no evidence of
@@ -208,3 +209,26 @@ def cjk_expression(question: str, max_terms: int = 64) -> str | None:
 
 def _any_of(terms: list[str]) -> str | None:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms) if terms else None
+
+
+# --- what FTS5's `porter unicode61 remove_diacritics 2` table does to a word ---------------------
+# (the large-catalog query bound in lexical_budget and the PostgreSQL store's words in pg_schema)
+_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def quoted_terms(expression: str) -> list[str]:
+    """The quoted terms of an FTS5 expression as `fts_expression` writes it (`"a" OR "b"`), unquoted."""
+    return [t.replace('""', '"') for t in _QUOTED.findall(expression)]
+
+
+def fold(text: str) -> str:
+    """As unicode61 with remove_diacritics 2 reads text: lower case, no combining marks."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+@cache
+def porter():  # noqa: ANN201 - a Stemmer.Stemmer
+    """The original Porter algorithm, as FTS5's porter tokenizer runs it (`stem` is English Snowball)."""
+    import Stemmer
+
+    return Stemmer.Stemmer("porter")

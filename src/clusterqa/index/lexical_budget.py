@@ -22,15 +22,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import unicodedata
 from functools import cache
 from pathlib import Path
 
 from ..errors import ClusterQAError
+from .lexical import fold, porter, quoted_terms
 
 BUDGET_PATH = Path(__file__).resolve().parent.parent / "data" / "lexical_budget.json"
 _ANY_OF = re.compile(r'"(?:[^"]|"")*"(?: OR "(?:[^"]|"")*")*')
-_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 
 
 def postings_budget() -> int:
@@ -57,7 +56,7 @@ def bounded_expression(db: sqlite3.Connection, expression: str, passages: int, b
     budget = postings_budget() if budget is None else budget
     if passages <= budget or not applies(passages) or not _ANY_OF.fullmatch(expression):
         return expression
-    words = [w.replace('""', '"') for w in _QUOTED.findall(expression)]
+    words = quoted_terms(expression)
     if len(words) < 2:
         return expression
     kept = rarest_within(words, document_frequencies(db, words), budget)
@@ -81,21 +80,9 @@ def rarest_within(words: list[str], frequency: dict[str, int], budget: int) -> l
 def document_frequencies(db: sqlite3.Connection, words: list[str]) -> dict[str, int]:
     """Passages holding each word, from FTS5's vocabulary (0 for a word whose stem it lacks)."""
     db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab USING fts5vocab(main, 'passages_fts', 'row')")
-    stems = _porter().stemWords([_fold(w) for w in words])
+    stems = porter().stemWords([fold(w) for w in words])
     out = {}
     for word, stem in zip(words, stems, strict=True):
         row = db.execute("SELECT doc FROM temp.passages_vocab WHERE term = ?", (stem,)).fetchone()
         out[word] = int(row[0]) if row else 0
     return out
-
-
-def _fold(word: str) -> str:
-    """As unicode61 with remove_diacritics 2 reads a word: lower case, no combining marks."""
-    return "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c))
-
-
-@cache
-def _porter():  # noqa: ANN202 - a Stemmer.Stemmer
-    import Stemmer
-
-    return Stemmer.Stemmer("porter")  # the original Porter algorithm, as FTS5's porter tokenizer

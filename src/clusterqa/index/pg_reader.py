@@ -20,9 +20,9 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexMissingError, first_line
 from ..models import Chunk, Passage
-from .lexical import has_cjk
+from .lexical import has_cjk, quoted_terms
 from .lexical_budget import applies, postings_budget, rarest_within
-from .pg_schema import describe, expression_terms, meta_row, plain_tokens, tokens, tsquery_any
+from .pg_schema import describe, meta_row, plain_tokens, tokens, tsquery_any
 
 K1, B = 1.2, 0.75
 _PASSAGE_COLUMNS = (
@@ -169,7 +169,7 @@ class PgReader:
     def match(self, expression: str, limit: int) -> list[tuple[int, float]]:
         """BM25 over the stemmed words (the local catalog's passages_fts); higher is better."""
         # Not deduplicated: two question words with one stem ("county", "counties") count twice, as in FTS5.
-        lexemes = [w for term in expression_terms(expression) for w in tokens(term)]
+        lexemes = [w for term in quoted_terms(expression) for w in tokens(term)]
         if self.ranking == "ts_rank_cd":
             return self._ts_rank_cd("words", lexemes, limit)
         return self._bm25("words", "nwords", lexemes, self.count(), float(self.meta["words_avg"]), limit)
@@ -178,7 +178,7 @@ class PgReader:
         """BM25 over CJK character pairs (the local catalog's passages_cjk)."""
         if not self.has_cjk_text:
             return []
-        lexemes = [w for term in expression_terms(expression) for w in plain_tokens(term)]
+        lexemes = [w for term in quoted_terms(expression) for w in plain_tokens(term)]
         return self._bm25("cjk", "ncjk", lexemes, int(self.meta["cjk_rows"]), float(self.meta["cjk_avg"]), limit)
 
     def _bm25(self, column: str, length: str, lexemes: list[str], rows: int, avg: float, limit: int) -> list[tuple[int, float]]:

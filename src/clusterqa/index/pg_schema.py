@@ -11,13 +11,12 @@ psycopg and pgvector are imported here only: a question against a local index ne
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 from ..errors import ClusterQAError, first_line
+from .lexical import fold, porter
 
 SCHEMA_VERSION = 1
 # Any fixed 64-bit key: one writer at a time per database (pg_advisory_lock).
@@ -160,23 +159,14 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 def tokens(text: str) -> list[str]:
     """unicode61 tokens of `text` (lower-cased, diacritics removed), Porter-stemmed as FTS5's porter tokenizer."""
-    folded = unicodedata.normalize("NFKD", text.lower())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    raw = _TOKEN.findall(folded)
-    stemmer = _porter()
+    raw = _TOKEN.findall(fold(text))
+    stemmer = porter()
     return [stemmer.stemWord(t) if 3 <= len(t) <= 64 and t.isascii() else t for t in raw]
 
 
 def plain_tokens(text: str) -> list[str]:
     """unicode61 tokens without stemming (the CJK pairs table)."""
     return _TOKEN.findall(text.lower())
-
-
-@cache
-def _porter():  # noqa: ANN202 - Stemmer.Stemmer
-    import Stemmer
-
-    return Stemmer.Stemmer("porter")
 
 
 def tsvector_literal(words: list[str]) -> str:
@@ -190,11 +180,6 @@ def tsvector_literal(words: list[str]) -> str:
 
 def _quote(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def expression_terms(expression: str) -> list[str]:
-    """The quoted terms of an FTS5 expression as lexical.fts_expression writes it (`"a" OR "b"`)."""
-    return [t.replace('""', '"') for t in re.findall(r'"((?:[^"]|"")*)"', expression)]
 
 
 def tsquery_any(lexemes: list[str]) -> str:
