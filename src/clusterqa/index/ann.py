@@ -88,8 +88,7 @@ def kind_change(given: str | None, previous: Generation | None) -> str | None:
     another kind than the previous build's (the vectors come from the cache: nothing is embedded)."""
     if given is None or previous is None:
         return None
-    record = previous.manifest.get("dense")
-    asked = record.get("requested", "auto") if isinstance(record, dict) else "auto"
+    asked = requested_kind(None, previous)
     built, wanted = recorded_kind(previous.manifest), chosen_kind(check_kind(given), previous.manifest["passages"])
     if wanted != built:
         return f"the dense index changes from {built} to {wanted}"
@@ -140,8 +139,7 @@ def write_ivf(
         assignment, error = _assign(centroids, vectors)
         trained_on, trained_error = n, error
     assert centroids is not None
-    quantizer = faiss.IndexFlatIP(dim)
-    quantizer.add(centroids)
+    quantizer = _quantizer(centroids)
     index = faiss.IndexIVFFlat(quantizer, dim, len(centroids), faiss.METRIC_INNER_PRODUCT)
     ids = np.arange(n, dtype=np.int64)  # held here: add_preassigned keeps only a raw pointer to it
     add_preassigned(index, vectors, assignment, ids)
@@ -217,9 +215,14 @@ def _train(vectors: np.ndarray, nlist: int) -> np.ndarray:
 
 def _assign(centroids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, float]:
     """Each vector's nearest centroid, and the mean distance to it (1 - cosine)."""
+    similarity, nearest = _quantizer(centroids).search(vectors, 1)
+    return nearest[:, 0].astype(np.int64), float(1.0 - similarity.mean())
+
+
+def _quantizer(centroids: np.ndarray):  # noqa: ANN202 - a faiss.IndexFlatIP
+    """The exact inner-product index over the centroids: it assigns vectors to lists."""
     import faiss
 
     quantizer = faiss.IndexFlatIP(centroids.shape[1])
     quantizer.add(centroids)
-    similarity, nearest = quantizer.search(vectors, 1)
-    return nearest[:, 0].astype(np.int64), float(1.0 - similarity.mean())
+    return quantizer
