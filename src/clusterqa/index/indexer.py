@@ -29,7 +29,7 @@ from .planning import (
     skipped_entries,
 )
 from .protocol import IndexStore, open_store
-from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, write_json
+from .store import CATALOG, DENSE, FORMAT, FORMAT_VERSION, MANIFEST, Generation, Store, encoder_record, write_json
 
 
 @dataclass(frozen=True)
@@ -202,9 +202,7 @@ def _share_files(previous: Generation, target: Path) -> _Written:
     """Only the manifest changes: the catalog and FAISS files are the previous generation's."""
     _link_or_copy(previous.catalog, target / CATALOG)
     _link_or_copy(previous.dense, target / DENSE)
-    model = previous.manifest["model"]
-    encoder = {"dim": model["dim"], "max_seq_length": model["max_seq_length"], "id": previous.manifest["encoder"]["id"]}
-    return _Written(encoder, dense=previous.manifest.get("dense") or {"kind": "flat"})
+    return _Written(encoder_record(previous.manifest), dense=previous.manifest.get("dense") or {"kind": "flat"})
 
 
 def _embed_and_write(

@@ -10,6 +10,7 @@ from ..config import Settings
 from ..models import Chunk, DocumentInfo, Progress
 from .planning import Plan, Warn, cache_key
 from .postgres import PgGeneration, PostgresStore
+from .store import encoder_record
 
 
 def publish_build(
@@ -30,11 +31,9 @@ def publish_build(
     from the database's cache when any member embedded the same text before.
     """
     if manifest_only and previous is not None:
-        model = previous.manifest["model"]
-        info = {"dim": model["dim"], "max_seq_length": model["max_seq_length"], "id": previous.manifest["encoder"]["id"]}
-        return store.publish_manifest(manifest_for(info)), 0
+        return store.publish_manifest(manifest_for(encoder_record(previous.manifest))), 0
     from ..embedding.encoder_store import ensure_encoder
-    from .vectors import PassageVectors, sentence_key
+    from .vectors import PassageVectors, live_keys
 
     directory, info = ensure_encoder(settings.model, warn)
     cache = store.embedding_cache(cache_key(settings.model, info), int(info["dim"]))
@@ -47,7 +46,5 @@ def publish_build(
     new = {*plan.added, *plan.changed, *(source for _, source in plan.renamed)}
     replace_all = previous is None or plan.settings_change is not None
     generation = store.publish(entries, new, vectors, manifest_for(info), replace_all)
-    chunks = [c for _, cs in entries for c in cs]
-    sentences = {sentence_key(c) for c in chunks if c.candidates} if settings.sentence_vectors else set()
-    cache.keep_only({c.text_hash for c in chunks}, sentences)
+    cache.keep_only(*live_keys([c for _, cs in entries for c in cs], settings.sentence_vectors))
     return generation, sum(v.embedded for v in made)

@@ -229,6 +229,13 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
     return None
 
 
+def encoder_record(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a generation's manifest says of its encoder, in the shape of the export's encoder.json
+    (a build that changes only the manifest carries it over)."""
+    model = manifest["model"]
+    return {"dim": model["dim"], "max_seq_length": model["max_seq_length"], "id": manifest["encoder"]["id"]}
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False), "utf-8")
 

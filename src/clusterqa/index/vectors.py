@@ -28,6 +28,12 @@ def sentence_key(chunk: Chunk) -> str:
     return hashlib.sha256(f"{chunk.text_hash}|{spans}".encode()).hexdigest()
 
 
+def live_keys(chunks: Sequence[Chunk], with_sentences: bool) -> tuple[set[str], set[str]]:
+    """The passage hashes and sentence keys of a generation's passages: what its embedding cache keeps."""
+    sentences = {sentence_key(c) for c in chunks if c.candidates} if with_sentences else set()
+    return {c.text_hash for c in chunks}, sentences
+
+
 class PassageVectors:
     """Fills `out` (one row per chunk) and yields the catalog's sentence rows, in passage order."""
 
@@ -51,8 +57,7 @@ class PassageVectors:
 
     def live_keys(self) -> tuple[set[str], set[str]]:
         """The passage hashes and sentence keys this build holds (the cache keeps only these)."""
-        sentences = {sentence_key(c) for c in self.chunks if c.candidates} if self.with_sentences else set()
-        return {c.text_hash for c in self.chunks}, sentences
+        return live_keys(self.chunks, self.with_sentences)
 
     def sentence_rows(self) -> Iterator[SentenceRow]:
         if self.progress and self.to_embed:
