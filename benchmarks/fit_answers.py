@@ -29,7 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from clusterqa.answering.answer import Logistic, answer_model, sigmoid  # noqa: E402
+from clusterqa.answering.alignment import RERANKED, TokenVectors, alignment_features  # noqa: E402
+from clusterqa.answering.answer import RERANK_FEATURES, Logistic, answer_model, sigmoid  # noqa: E402
 from clusterqa.answering.answer_features import (  # noqa: E402
     CONFIDENCE_FEATURES,
     CONFIDENCE_GROUPS,
@@ -155,11 +156,14 @@ class Features:
     sentence: np.ndarray  # (M, len(SENTENCE_FEATURES))
     labels: np.ndarray  # (M,) bool: the sentence is in a source paragraph and contains a gold answer
     evidence: np.ndarray  # (Q, 3): question_evidence
+    questions: list[str]  # the question texts
+    windows: list[str]  # (M,) each candidate with the sentence before it (Candidates.window)
+    window_starts: np.ndarray  # (M,) where the candidate starts in its window
     absent: np.ndarray | None = None  # (Q,) bool: asked_absent
 
 
 def extract(searcher, questions: list[dict], articles: list[str] | None = None) -> Features:  # noqa: ANN001
-    rows, labels, offsets, evidence, retrieved = [], [], [0], [], []
+    rows, labels, offsets, evidence, retrieved, windows = [], [], [0], [], [], []
     started = time.perf_counter()
     for n, q in enumerate(questions):
         hits, query = searcher.retrieve(q["question"], PASSAGES)
@@ -173,6 +177,7 @@ def extract(searcher, questions: list[dict], articles: list[str] | None = None) 
             any(PurePosixPath(h.passage.source).name in sources and contains_answer(h.passage.text, answers) for h in hits)
         )
         rows.append(c.features)
+        windows.extend(c.window(i, hits) for i in range(len(c.spans)))
         offsets.append(offsets[-1] + len(c.spans))
         evidence.append(question_evidence(c))
         if n % 500 == 0:
@@ -187,7 +192,39 @@ def extract(searcher, questions: list[dict], articles: list[str] | None = None) 
         sentence=np.vstack(rows) if rows else np.zeros((0, len(SENTENCE_FEATURES))),
         labels=np.array(labels, dtype=bool),
         evidence=np.array(evidence, dtype=np.float64).reshape(len(questions), -1),
+        questions=[q["question"] for q in questions],
+        windows=[w for w, _ in windows],
+        window_starts=np.array([start for _, start in windows], dtype=np.int64),
     )
+
+
+class Aligner:
+    """alignment_features of candidate rows, computed once per row (they depend on the question and
+    the window only, not on which scorer put the row among its best)."""
+
+    def __init__(self, f: Features, tokens: TokenVectors) -> None:
+        self.f, self.tokens, self.cache = f, tokens, {}
+        self.question_of = np.repeat(np.arange(len(f.ids)), np.diff(f.offsets))
+
+    def save(self, path: Path) -> None:
+        rows = np.array(sorted(self.cache), dtype=np.int64)
+        np.savez_compressed(path, rows=rows, values=np.vstack([self.cache[int(r)] for r in rows]))
+
+    def load(self, path: Path) -> None:
+        """Reuse what `save` wrote for the same features file."""
+        if path.is_file():
+            z = np.load(path)
+            self.cache.update(zip(z["rows"].tolist(), z["values"], strict=True))
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        missing = [int(r) for r in rows if int(r) not in self.cache]
+        if missing:
+            q = int(self.question_of[missing[0]])
+            assert all(self.question_of[r] == q for r in missing)
+            windows = [(self.f.windows[r], int(self.f.window_starts[r])) for r in missing]
+            for r, row in zip(missing, alignment_features(self.f.questions[q], windows, self.tokens), strict=True):
+                self.cache[r] = row
+        return np.vstack([self.cache[int(r)] for r in rows])
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> dict:
@@ -267,7 +304,19 @@ def asked_absent(searcher, questions: list[dict]) -> np.ndarray:  # noqa: ANN001
     return np.array([question_terms(q["question"], frequencies).asked_absent() is not None for q in questions])
 
 
-def decide(f: Features, scorer: Logistic, confidence: Logistic | None, cap: float = ABSENT_CAP) -> Decisions:
+def choose(logits: np.ndarray, first: int, rerank: Logistic | None, aligner: Aligner) -> tuple[int, np.ndarray | None]:
+    """As answer.rerank does: the best of the first stage's top RERANKED by the second stage, and its alignment."""
+    if rerank is None:
+        return int(np.argmax(logits)), None
+    order = np.argsort(-logits, kind="stable")[:RERANKED]
+    aligned = aligner(first + order)
+    pick = int(np.argmax(rerank.logit(np.column_stack([logits[order], aligned]))))
+    return int(order[pick]), aligned[pick]
+
+
+def decide(
+    f: Features, scorer: Logistic, rerank: Logistic | None, confidence: Logistic | None, aligner: Aligner, cap: float = ABSENT_CAP
+) -> Decisions:
     correct, xs = [], []
     for q in range(len(f.ids)):
         a, b = f.offsets[q], f.offsets[q + 1]
@@ -276,9 +325,9 @@ def decide(f: Features, scorer: Logistic, confidence: Logistic | None, cap: floa
             xs.append(np.zeros(len(CONFIDENCE_FEATURES)))
             continue
         logits = scorer.logit(f.sentence[a:b])
-        best = int(np.argmax(logits))
+        best, alignment = choose(logits, a, rerank, aligner)
         correct.append(bool(f.labels[a + best]) and not f.unanswerable[q])
-        xs.append(confidence_features(f.sentence[a:b], logits, best, tuple(f.evidence[q].tolist())))
+        xs.append(confidence_features(f.sentence[a:b], logits, best, tuple(f.evidence[q].tolist()), alignment))
     x = np.vstack(xs)
     conf = sigmoid(confidence.logit(x)) if confidence is not None else np.zeros(len(xs))
     empty = f.offsets[1:] == f.offsets[:-1]
@@ -288,8 +337,35 @@ def decide(f: Features, scorer: Logistic, confidence: Logistic | None, cap: floa
     return Decisions(np.array(correct), conf, x)
 
 
-def fit_models(f: Features, part: np.ndarray, sentence_keep: list[int], confidence_keep: list[int]) -> tuple[Logistic, Logistic]:
-    """Fit the scorer on the part's answerable candidates, then the confidence model on the part's questions."""
+def fit_rerank(f: Features, part: np.ndarray, scorer: Logistic, aligner: Aligner) -> Logistic:
+    """The second stage: a conditional logit over the first stage's top RERANKED of the part's answerable
+    questions whose answer is among them, on their first-stage logit and token alignment."""
+    xs, labels, question = [], [], []
+    for q in np.flatnonzero(part & ~f.unanswerable):
+        a, b = f.offsets[q], f.offsets[q + 1]
+        if a == b:
+            continue
+        logits = scorer.logit(f.sentence[a:b])
+        order = np.argsort(-logits, kind="stable")[:RERANKED]
+        if not f.labels[a + order].any():
+            continue
+        xs.append(np.column_stack([logits[order], aligner(a + order)]))
+        labels.append(f.labels[a + order])
+        question.append(np.full(len(order), q))
+    r = fit_listwise(np.vstack(xs), np.concatenate(labels), np.concatenate(question), RERANK_FEATURES)
+    return Logistic(RERANK_FEATURES, np.array(r["mean"]), np.array(r["scale"]), np.array(r["weights"]), 0.0)
+
+
+def fit_models(
+    f: Features,
+    part: np.ndarray,
+    sentence_keep: list[int],
+    confidence_keep: list[int],
+    aligner: Aligner,
+    second_stage: bool = True,
+) -> tuple[Logistic, Logistic | None, Logistic]:
+    """Fit the scorer on the part's answerable candidates, the second stage on their best few, then the
+    confidence model on the part's questions."""
     rows = np.zeros(len(f.labels), dtype=bool)
     question = np.zeros(len(f.labels), dtype=np.int64)
     for q in np.flatnonzero(part & ~f.unanswerable):
@@ -300,12 +376,13 @@ def fit_models(f: Features, part: np.ndarray, sentence_keep: list[int], confiden
     s = fit_listwise(f.sentence[rows][:, sentence_keep], f.labels[rows], question[rows], names)
     s["features_all"] = SENTENCE_FEATURES
     scorer = masked(s, sentence_keep)
-    d = decide(f, scorer, None)
+    rerank = fit_rerank(f, part, scorer, aligner) if second_stage else None
+    d = decide(f, scorer, rerank, None, aligner)
     c = fit_logistic(
         d.conf_x[part][:, confidence_keep], d.best_correct[part], tuple(CONFIDENCE_FEATURES[i] for i in confidence_keep)
     )
     c["features_all"] = CONFIDENCE_FEATURES
-    return scorer, masked(c, confidence_keep)
+    return scorer, rerank, masked(c, confidence_keep)
 
 
 def pick_threshold(confidence: np.ndarray, unanswerable: np.ndarray, limit: float = MAX_ANSWERABLE_FLAGGED) -> float:
@@ -383,7 +460,13 @@ def main() -> None:
         if args.features:
             save_features(f, args.features)
     f.absent = asked_absent(searcher, questions + swapped)
-    searcher.close()
+    encoder = searcher.model
+    tokens = searcher.token_vectors(encoder)
+    if tokens is None:
+        raise SystemExit(f"the index's encoder ({encoder}) gives no token outputs: the second stage needs them")
+    aligner = Aligner(f, tokens)
+    if args.features:
+        aligner.load(args.features.with_suffix(".alignment.npz"))
     check = np.array([a in check_articles for a in f.articles]) & ~f.synthetic
     fit = ~check & np.array([a not in check_articles for a in f.articles])
     print(
@@ -393,23 +476,35 @@ def main() -> None:
     )
 
     all_s, all_c = list(range(len(SENTENCE_FEATURES))), list(range(len(CONFIDENCE_FEATURES)))
-    scorer, confidence = fit_models(f, fit, all_s, all_c)
-    d = decide(f, scorer, confidence)
+    scorer, rerank, confidence = fit_models(f, fit, all_s, all_c, aligner)
+    d = decide(f, scorer, rerank, confidence, aligner)
     threshold = pick_threshold(d.confidence[fit], f.unanswerable[fit])
-    write_model(args.output, scorer, confidence, threshold, f, fit, check_articles)
+    # For encoders without token outputs: the confidence over the first stage alone, fitted as such
+    # (a model leaning on the alignment, with it set to its mean, separates less).
+    plain_c = [i for i, n in enumerate(CONFIDENCE_FEATURES) if n not in CONFIDENCE_GROUPS["alignment"]]
+    _, _, plain = fit_models(f, fit, all_s, plain_c, aligner, second_stage=False)
+    plain_threshold = pick_threshold(decide(f, scorer, None, plain, aligner).confidence[fit], f.unanswerable[fit])
+    if args.features:
+        aligner.save(args.features.with_suffix(".alignment.npz"))
+    write_model(args.output, scorer, rerank, encoder, (confidence, threshold), (plain, plain_threshold), f, fit, check_articles)
     # The figures come from the written file, applied by the package's own code.
     shipped = answer_model.__wrapped__(args.output)
-    d = decide(f, shipped.sentence, shipped.confidence)
+    d = decide(f, shipped.sentence, shipped.rerank, shipped.confidence, aligner)
     print_figures("fitting part", figures(f, fit, d, shipped.threshold))
     check_figures = figures(f, check, d, shipped.threshold)
     print_figures("CHECKING part", check_figures)
+    plain_d = decide(f, shipped.sentence, None, shipped.first_stage_confidence, aligner)
+    plain_figures = figures(f, check, plain_d, shipped.first_stage_threshold)
+    print_figures("CHECKING part, first stage alone (encoders without token outputs)", plain_figures)
     if not args.no_ablation:
-        ablation(f, fit, check, check_figures)
+        ablation(f, fit, check, check_figures, aligner)
+    searcher.close()
     print(f"\nwrote {args.output} (threshold {threshold:.4f}) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
-def ablation(f: Features, fit: np.ndarray, check: np.ndarray, full: dict) -> None:
-    """Each feature group dropped from both models in turn: what the checking part loses."""
+def ablation(f: Features, fit: np.ndarray, check: np.ndarray, full: dict, aligner: Aligner) -> None:
+    """Each feature group dropped from both models in turn: what the checking part loses ("alignment":
+    no second stage, and its features dropped from the confidence)."""
     print("\n== ablation on the checking part (group dropped from both models; threshold refitted on the fitting part)")
     print(f"  {'without':14} {'acc@top5':>9} {'unans flagged':>14} {'ans flagged':>12} {'AUC':>7}")
     row = "  {:14} {:9.4f} {:14.4f} {:12.4f} {:7.4f}"
@@ -420,15 +515,23 @@ def ablation(f: Features, fit: np.ndarray, check: np.ndarray, full: dict) -> Non
         s_keep = [i for i, n in enumerate(SENTENCE_FEATURES) if n not in SENTENCE_GROUPS.get(group, ())]
         c_drop = set(CONFIDENCE_GROUPS.get(group, ()))
         c_keep = [i for i, n in enumerate(CONFIDENCE_FEATURES) if n not in c_drop]
-        scorer, confidence = fit_models(f, fit, s_keep, c_keep)
-        d = decide(f, scorer, confidence)
+        scorer, rerank, confidence = fit_models(f, fit, s_keep, c_keep, aligner, second_stage=group != "alignment")
+        d = decide(f, scorer, rerank, confidence, aligner)
         threshold = pick_threshold(d.confidence[fit], f.unanswerable[fit])
         fig = figures(f, check, d, threshold)
         print(row.format(group, *(fig[k] for k in keys)))
 
 
 def write_model(
-    path: Path, scorer: Logistic, confidence: Logistic, threshold: float, f: Features, fit: np.ndarray, check: set[str]
+    path: Path,
+    scorer: Logistic,
+    rerank: Logistic,
+    encoder: str,
+    full: tuple[Logistic, float],
+    plain: tuple[Logistic, float],
+    f: Features,
+    fit: np.ndarray,
+    check: set[str],
 ) -> None:
     def as_json(m: Logistic) -> dict:
         return {
@@ -449,18 +552,24 @@ def write_model(
             f"{len(set(np.array(f.articles)[fit]))} articles; the other {len(check)} articles (seed {SEED}) are the "
             "checking part. The sentence scorer is fitted on the candidate sentences of answerable questions "
             "whose answer is among them (label: the sentence is in the gold paragraph and contains "
-            "a gold answer); the confidence model on "
+            f"a gold answer); the second stage (rerank) on the scorer's best {RERANKED} of the same questions, "
+            f"with the token outputs of {encoder}; first_stage_confidence (and its threshold) is the confidence "
+            "model fitted without the second stage, for encoders without token outputs; the confidence model on "
             "every question (label: the chosen sentence contains a gold answer). The threshold flags at most "
             f"{MAX_ANSWERABLE_FLAGGED:.0%} of the fitting part's answerable questions. A question whose focus or a "
             f"name occurs in no passage gets at most {ABSENT_CAP} (a rule, not fitted). Refit after any change to "
             "sentence splitting or embedding: python benchmarks/fit_answers.py"
         ),
         "passages": PASSAGES,
-        "threshold": round(threshold, 6),
+        "threshold": round(full[1], 6),
         "highlight": HIGHLIGHT,
         "absent_cap": ABSENT_CAP,
         "sentence": as_json(scorer),
-        "confidence": as_json(confidence),
+        "rerank": as_json(rerank),
+        "rerank_encoder": encoder,
+        "confidence": as_json(full[0]),
+        "first_stage_confidence": as_json(plain[0]),
+        "first_stage_threshold": round(plain[1], 6),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -480,6 +589,9 @@ def save_features(f: Features, path: Path) -> None:
         sentence=f.sentence,
         labels=f.labels,
         evidence=f.evidence,
+        questions=np.array(f.questions),
+        windows=np.array(f.windows),
+        window_starts=f.window_starts,
         names=np.array(SENTENCE_FEATURES),
     )
 
@@ -498,6 +610,9 @@ def load_features(path: Path) -> Features:
         sentence=z["sentence"],
         labels=z["labels"],
         evidence=z["evidence"],
+        questions=z["questions"].tolist(),
+        windows=z["windows"].tolist(),
+        window_starts=z["window_starts"],
     )
 
 

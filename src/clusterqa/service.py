@@ -146,7 +146,9 @@ def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Re
         raise UsageError(f"--top-k must be at least 1, not {top_k}")
     hits, query = searcher.retrieve(question, max(top_k, answer_model().passages), retrieval)
     catalog = searcher.catalog
-    pick = pick_answer(question, query, hits, catalog.sentences, catalog.document_frequencies, scale=searcher.scales[0])
+    model = answer_model()
+    tokens = searcher.token_vectors(model.rerank_encoder)
+    pick = pick_answer(question, query, hits, catalog.sentences, catalog.document_frequencies, model, searcher.scales[0], tokens)
     return AskResult(
         question=question,
         hits=pick.hits[:top_k],

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ClusterQAError
 from ..models import IDENTITY, Answer, CosineScale, Hit
+from .alignment import ALIGNMENT_FEATURES, RERANKED, TokenVectors, alignment_features
 from .answer_features import (
     CONFIDENCE_FEATURES,
     CONFIDENCE_WORD_EVIDENCE,
@@ -35,6 +36,7 @@ from .answer_features import (
 )
 
 MODEL_PATH = Path(__file__).parent.parent / "data" / "answer_model.json"
+RERANK_FEATURES: tuple[str, ...] = ("first_stage_logit", *ALIGNMENT_FEATURES)
 _COUNT = re.compile(r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\b", re.I)
 
 
@@ -73,6 +75,10 @@ class AnswerModel:
     threshold: float  # confident when the probability is at least this
     highlight: float  # a sentence is highlighted when it holds at least this share of the scorer's softmax
     absent_cap: float  # the confidence of a question whose focus or name no passage contains is at most this
+    rerank: Logistic  # second stage over the first stage's best RERANKED: its logit and the token alignment
+    rerank_encoder: str  # the model whose token outputs the second stage was fitted on; others skip it
+    first_stage_confidence: Logistic  # fitted without the second stage: for encoders without token outputs
+    first_stage_threshold: float
 
 
 @cache
@@ -86,6 +92,10 @@ def answer_model(path: Path = MODEL_PATH) -> AnswerModel:
             threshold=float(data["threshold"]),
             highlight=float(data["highlight"]),
             absent_cap=float(data["absent_cap"]),
+            rerank=Logistic.from_json(data["rerank"], RERANK_FEATURES),
+            rerank_encoder=str(data["rerank_encoder"]),
+            first_stage_confidence=Logistic.from_json(data["first_stage_confidence"], CONFIDENCE_FEATURES),
+            first_stage_threshold=float(data["first_stage_threshold"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ClusterQAError(f"{path} cannot be read ({exc}); reinstall clusterqa") from None
@@ -114,10 +124,12 @@ def pick_answer(
     frequencies: DocumentFrequencies,
     model: AnswerModel | None = None,
     scale: CosineScale = IDENTITY,
+    tokens: TokenVectors | None = None,
 ) -> Pick:
     """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer.
 
     `scale`: the encoder's question-text cosines on the scale the model was fitted on (`Searcher.scales`).
+    `tokens`: the encoder's word-piece outputs, for the second stage (alignment.py); None skips it.
     """
     model = model or answer_model()
     top = list(hits[: model.passages])
@@ -127,17 +139,24 @@ def pick_answer(
     cross = np.array([candidates.cross_script[h] for h in candidates.hit_index], dtype=bool)
     features = neutral(candidates.features, model.sentence, WORD_EVIDENCE, cross)
     logits = model.sentence.logit(features)
-    best = listed_after(candidates, int(np.argmax(logits)), top)
+    chosen, alignment = rerank(question, candidates, logits, top, model.rerank, tokens)
+    # The confidence is the chosen sentence's, as the models were fitted; a list it introduces is shown
+    # as the answer but is the same evidence (its own features describe a list, not the question).
+    best = listed_after(candidates, chosen, top)
     share = np.exp(logits - logits[best])
     share /= share.sum()
     evidence = question_evidence(candidates)
-    x = confidence_features(features, logits, best, evidence)
-    if cross[best]:
-        x = neutral(x[None, :], model.confidence, CONFIDENCE_WORD_EVIDENCE, np.ones(1, dtype=bool))[0]
-    confidence = float(sigmoid(model.confidence.logit(x)))
+    if chosen in alignment:
+        calibrated, threshold = model.confidence, model.threshold
+    else:  # no second stage: the confidence fitted without it
+        calibrated, threshold = model.first_stage_confidence, model.first_stage_threshold
+    x = confidence_features(features, logits, chosen, evidence, alignment.get(chosen))
+    if cross[chosen]:
+        x = neutral(x[None, :], calibrated, CONFIDENCE_WORD_EVIDENCE, np.ones(1, dtype=bool))[0]
+    confidence = float(sigmoid(calibrated.logit(x)))
     if candidates.terms.asked_absent() is not None and not cross[best]:
         confidence = min(confidence, model.absent_cap)
-    confident = confidence >= model.threshold
+    confident = confidence >= threshold
     h = candidates.hit_index[best]
     start, end = candidates.spans[best]
     passage = top[h].passage
@@ -153,9 +172,24 @@ def pick_answer(
         best=answer,
         confidence=confidence,
         confident=confident,
-        reason=None if confident else _reason(candidates, best, confidence, bool(cross[best])),
+        reason=None if confident else _reason(candidates, chosen, confidence, bool(cross[chosen])),
         hits=_highlighted(hits, candidates, share, best if confident else None, model.highlight),
     )
+
+
+def rerank(
+    question: str, candidates: Candidates, logits: np.ndarray, hits: Sequence[Hit], model: Logistic, tokens: TokenVectors | None
+) -> tuple[int, dict[int, np.ndarray]]:
+    """The second stage: the best of the first stage's top RERANKED by `model` over their first-stage
+    logit and token alignment (alignment.py), and each reranked candidate's alignment features.
+    Without token outputs, the first stage's best and no alignment."""
+    first = int(np.argmax(logits))
+    if tokens is None:
+        return first, {}
+    order = np.argsort(-logits, kind="stable")[:RERANKED]
+    aligned = alignment_features(question, [candidates.window(int(i), hits) for i in order], tokens)
+    scores = model.logit(np.column_stack([logits[order], aligned]))
+    return int(order[int(np.argmax(scores))]), {int(i): row for i, row in zip(order, aligned, strict=True)}
 
 
 LIST_NAMES = 3  # names a sentence must add to count as the list a counting sentence introduces

