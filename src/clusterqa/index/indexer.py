@@ -225,7 +225,7 @@ def _embed_and_write(
 
     directory, info = ensure_encoder(settings.model, warn)
     with EmbeddingCache(store.cache_file, cache_key(settings.model, info), int(info["dim"])) as cache:
-        vectors = PassageVectors(cache, directory, contents.chunks, settings.sentence_vectors, progress)
+        vectors = PassageVectors(cache, directory, contents.chunks, settings.sentence_vectors, progress, warn)
         write_catalog(target / CATALOG, contents.entries, vectors.sentence_rows())
     dense = write_dense_index(target / DENSE, vectors.out, settings.dense_index, previous)  # keeps previous's centroids
     hashes, sentence_keys = vectors.live_keys()

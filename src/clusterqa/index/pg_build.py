@@ -40,7 +40,7 @@ def publish_build(
     made: list[PassageVectors] = []
 
     def vectors(chunks: list[Chunk]):  # noqa: ANN202
-        made.append(PassageVectors(cache, directory, chunks, settings.sentence_vectors, progress))
+        made.append(PassageVectors(cache, directory, chunks, settings.sentence_vectors, progress, warn))
         return made[-1].out, made[-1].sentence_rows()
 
     new = {*plan.added, *plan.changed, *(source for _, source in plan.renamed)}

@@ -5,7 +5,7 @@ a window, not by the corpus."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +44,10 @@ class PassageVectors:
         chunks: Sequence[Chunk],
         with_sentences: bool,
         progress: Progress | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.cache = cache
+        self.warn = warn
         self.encoder_dir = encoder_dir
         self.chunks = chunks
         self.with_sentences = with_sentences
@@ -101,9 +103,9 @@ class PassageVectors:
 
     def _encoder_ready(self):  # -> OnnxEncoder
         if self._encoder is None:
-            from ..embedding.encoder import open_encoder
+            from ..embedding.encoder import open_build_encoder
 
-            self._encoder = open_encoder(self.encoder_dir)
+            self._encoder = open_build_encoder(self.encoder_dir, self.warn)
         return self._encoder
 
 
