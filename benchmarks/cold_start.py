@@ -200,9 +200,11 @@ q = encoder.encode([sys.argv[3]])[0]
 mark("embed question")
 hits, q = s.retrieve(sys.argv[3], 5, Retrieval())
 mark("retrieve (embed again, dense + FTS5, fuse, fetch)")
-from clusterqa.answering.answer import pick_answer
-pick = pick_answer(sys.argv[3], q, hits, catalog.sentences, catalog.document_frequencies)
-mark("answer sentence (features, two models)")
+from clusterqa.answering.answer import answer_model, pick_answer
+model = answer_model()
+tokens = s.token_vectors(model.rerank_encoder)
+pick = pick_answer(sys.argv[3], q, hits, catalog.sentences, catalog.document_frequencies, model, s.scales[0], tokens)
+mark("answer sentence (features, first stage, second stage's model call, confidence)")
 from clusterqa.cli import render
 from clusterqa.models import AskResult
 sys.stdout = io.StringIO()
