@@ -164,7 +164,7 @@ def pick_answer(
         text=passage.text[start:end],
         source=passage.source,
         line=passage.line_start + passage.text.count("\n", 0, start),
-        score=float(share[best]),
+        score=float(share[chosen]),  # a list the chosen sentence introduces stands on its evidence
         hit_rank=top[h].rank,
         page=passage.page_start,  # a passage on two pages holds one sentence over the break, its last
     )
