@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from clusterqa.answering.alignment import RERANKED, TokenVectors, alignment_features  # noqa: E402
-from clusterqa.answering.answer import RERANK_FEATURES, Logistic, answer_model, sigmoid  # noqa: E402
+from clusterqa.answering.answer import RERANK_FEATURES, Logistic, answer_model, rerank, reranked, sigmoid  # noqa: E402
 from clusterqa.answering.answer_features import (  # noqa: E402
     CONFIDENCE_FEATURES,
     CONFIDENCE_GROUPS,
@@ -304,14 +304,12 @@ def asked_absent(searcher, questions: list[dict]) -> np.ndarray:  # noqa: ANN001
     return np.array([question_terms(q["question"], frequencies).asked_absent() is not None for q in questions])
 
 
-def choose(logits: np.ndarray, first: int, rerank: Logistic | None, aligner: Aligner) -> tuple[int, np.ndarray | None]:
-    """As answer.rerank does: the best of the first stage's top RERANKED by the second stage, and its alignment."""
-    if rerank is None:
+def choose(logits: np.ndarray, first: int, second: Logistic | None, aligner: Aligner) -> tuple[int, np.ndarray | None]:
+    """The answer as answer.pick_answer picks it (models alone, no list rule), and its alignment."""
+    if second is None:
         return int(np.argmax(logits)), None
-    order = np.argsort(-logits, kind="stable")[:RERANKED]
-    aligned = aligner(first + order)
-    pick = int(np.argmax(rerank.logit(np.column_stack([logits[order], aligned]))))
-    return int(order[pick]), aligned[pick]
+    best, aligned = rerank(logits, second, lambda order: aligner(first + order))
+    return best, aligned[best]
 
 
 def decide(
@@ -346,7 +344,7 @@ def fit_rerank(f: Features, part: np.ndarray, scorer: Logistic, aligner: Aligner
         if a == b:
             continue
         logits = scorer.logit(f.sentence[a:b])
-        order = np.argsort(-logits, kind="stable")[:RERANKED]
+        order = reranked(logits)
         if not f.labels[a + order].any():
             continue
         xs.append(np.column_stack([logits[order], aligner(a + order)]))

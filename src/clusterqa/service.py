@@ -144,9 +144,9 @@ def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Re
     question = check_question(question)
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, not {top_k}")
-    hits, query = searcher.retrieve(question, max(top_k, answer_model().passages), retrieval)
-    catalog = searcher.catalog
     model = answer_model()
+    hits, query = searcher.retrieve(question, max(top_k, model.passages), retrieval)
+    catalog = searcher.catalog
     tokens = searcher.token_vectors(model.rerank_encoder)
     pick = pick_answer(question, query, hits, catalog.sentences, catalog.document_frequencies, model, searcher.scales[0], tokens)
     return AskResult(

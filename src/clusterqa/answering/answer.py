@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -139,7 +139,14 @@ def pick_answer(
     cross = np.array([candidates.cross_script[h] for h in candidates.hit_index], dtype=bool)
     features = neutral(candidates.features, model.sentence, WORD_EVIDENCE, cross)
     logits = model.sentence.logit(features)
-    chosen, alignment = rerank(question, candidates, logits, top, model.rerank, tokens)
+    if tokens is None:  # no token outputs: the first stage's best
+        chosen, alignment = int(np.argmax(logits)), {}
+    else:
+
+        def align(order: np.ndarray) -> np.ndarray:
+            return alignment_features(question, [candidates.window(int(i), top) for i in order], tokens)
+
+        chosen, alignment = rerank(logits, model.rerank, align)
     # The confidence is the chosen sentence's, as the models were fitted; a list it introduces is shown
     # as the answer but is the same evidence (its own features describe a list, not the question).
     best = listed_after(candidates, chosen, top)
@@ -177,17 +184,17 @@ def pick_answer(
     )
 
 
-def rerank(
-    question: str, candidates: Candidates, logits: np.ndarray, hits: Sequence[Hit], model: Logistic, tokens: TokenVectors | None
-) -> tuple[int, dict[int, np.ndarray]]:
-    """The second stage: the best of the first stage's top RERANKED by `model` over their first-stage
-    logit and token alignment (alignment.py), and each reranked candidate's alignment features.
-    Without token outputs, the first stage's best and no alignment."""
-    first = int(np.argmax(logits))
-    if tokens is None:
-        return first, {}
-    order = np.argsort(-logits, kind="stable")[:RERANKED]
-    aligned = alignment_features(question, [candidates.window(int(i), hits) for i in order], tokens)
+def reranked(logits: np.ndarray) -> np.ndarray:
+    """The candidates the second stage compares: the first stage's best RERANKED, best first."""
+    return np.argsort(-logits, kind="stable")[:RERANKED]
+
+
+def rerank(logits: np.ndarray, model: Logistic, align: Callable[[np.ndarray], np.ndarray]) -> tuple[int, dict[int, np.ndarray]]:
+    """The second stage: the best of `reranked(logits)` by `model` over their first-stage logit and
+    token alignment (`align(order)`: alignment.alignment_features of those candidates), and each
+    reranked candidate's alignment features."""
+    order = reranked(logits)
+    aligned = align(order)
     scores = model.logit(np.column_stack([logits[order], aligned]))
     return int(order[int(np.argmax(scores))]), {int(i): row for i, row in zip(order, aligned, strict=True)}
 

@@ -19,6 +19,9 @@ from ..index.lexical import CJK_RANGES, STOPWORDS, has_cjk, query_terms, salient
 from ..models import IDENTITY, CosineScale, Hit
 from .alignment import ALIGNMENT_FEATURES
 
+# The chosen sentence's alignment_features, as confidence features.
+BEST_ALIGNMENT: tuple[str, ...] = tuple(f"best_{name}" for name in ALIGNMENT_FEATURES)
+
 SentenceRows = Callable[[Sequence[int]], list[tuple[int, int, int, int, bytes, bytes]]]
 DocumentFrequencies = Callable[[list[str]], tuple[dict[str, int], int]]
 
@@ -395,7 +398,7 @@ CONFIDENCE_FEATURES: tuple[str, ...] = (
     "best_context_bigrams",
     "best_sentence_cosine",
     "top_passage_cosine",
-    *(f"best_{name}" for name in ALIGNMENT_FEATURES),
+    *BEST_ALIGNMENT,
 )
 CONFIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "scorer": ("best_share", "logit_margin"),
@@ -411,7 +414,7 @@ CONFIDENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "names": ("best_context_names_missing", "best_passage_names_missing", "best_negation_mismatch"),
     "focus": ("best_focus_missing_sentence", "best_focus_missing_passage", "all_focus_missing"),
     "dense": ("best_sentence_cosine", "top_passage_cosine"),
-    "alignment": tuple(f"best_{name}" for name in ALIGNMENT_FEATURES),
+    "alignment": BEST_ALIGNMENT,
 }
 
 
@@ -432,8 +435,8 @@ def confidence_features(
     """The confidence model's input for the chosen candidate `best`.
 
     `features` and `logits` are every candidate's (the scorer's: their softmax says who answers);
-    `evidence` is `question_evidence`; `alignment` the chosen one's `alignment_features` (zeros when
-    the encoder gives no token outputs: the caller sets them to the fitting means, see answer.neutral).
+    `evidence` is `question_evidence`; `alignment` the chosen one's `alignment_features` (zeros without
+    a second stage, where the confidence fitted without it, which gives them no weight, is used).
     """
     col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     others = np.delete(logits, best)
@@ -457,5 +460,5 @@ def confidence_features(
         "top_passage_cosine": float(features[:, col["passage_cosine"]].max()),
     }
     aligned = alignment if alignment is not None else [0.0] * len(ALIGNMENT_FEATURES)
-    values.update(zip((f"best_{name}" for name in ALIGNMENT_FEATURES), aligned, strict=True))
+    values.update(zip(BEST_ALIGNMENT, aligned, strict=True))
     return np.array([values[name] for name in CONFIDENCE_FEATURES], dtype=np.float64)
