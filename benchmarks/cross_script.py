@@ -1,9 +1,10 @@
 """Fusion weights for Chinese questions about English documents (multilingual-e5-small), fitted and checked.
 
 Two weights decide how such a question ranks passages (answering/cross_lingual.py): the dense weight of
-the convex fusion, whose lexical side rests only on the question's numbers, Latin words and the pinyin of
-its names, and how much of a passage's dense score comes from its best sentence rather than the passage
-as a whole. This script measures every pair of a grid on:
+the convex fusion, whose lexical side rests on the question's numbers, Latin words, the pinyin of its
+names and the dictionary's English words for its words (answering/glossary.py), and how much of a
+passage's dense score comes from its best sentence rather than the passage as a whole. This script
+measures every pair of a grid on:
 
 - benchmarks/zh_squad_questions.jsonl: 387 squad2 questions translated into Chinese (the English kept in
   `question_en`), from the 13 articles of the fitting part ("part": "fit", 260 answerable) and the 5 of the
@@ -16,8 +17,9 @@ prints hit@1, hit@3 and MRR of the checking part for the shipped weights, the ch
 ones (0.5, 0.5).
 
 Then, with the shipped weights, it fits the answer models for such questions (answering/answer.py,
-AcrossScripts) on the translated fitting part, as benchmarks/fit_answers.py fits the English ones but
-without the word-overlap features (meaningless across scripts) and without the second stage (MiniLM's
+AcrossScripts) on the translated fitting part and off-topic questions (some of it asked of the seeds),
+as benchmarks/fit_answers.py fits the English ones, with the word-overlap features read through the
+question's translations (answer_features.translated_terms) and without the second stage (MiniLM's
 token outputs), writes them to src/clusterqa/data/across_scripts_model.json, and prints the checking
 part's and the seeds' figures with the English models (what such a question got before) and with these.
 The held-out Chinese seed questions are never run here (benchmarks/languages.py reports them).
@@ -35,6 +37,8 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -62,8 +66,6 @@ def searcher_for(docs: Path, index: Path):  # noqa: ANN201
 def components(searcher, questions) -> list[dict]:  # noqa: ANN001
     """Per answerable question: its relevant passages, the dense list, each candidate's best sentence
     cosine and the lexical list, everything the fusion reads, computed once."""
-    import numpy as np
-
     from clusterqa.answering.cross_lingual import lexical_expression
     from clusterqa.answering.search import CANDIDATES
     from clusterqa.evaluation.evaluate import _PassageQrels
@@ -81,7 +83,7 @@ def components(searcher, questions) -> list[dict]:  # noqa: ANN001
         best: dict[int, float] = {}
         for (pid, *_), cosine in zip(rows, (vectors @ query).tolist(), strict=True):
             best[pid] = max(best.get(pid, -1.0), cosine)
-        expression = lexical_expression(q.question)
+        expression = lexical_expression(q.question, translate=True)  # neither folder holds CJK text
         lexical = searcher.catalog.match(expression, CANDIDATES) if expression else []
         out.append({"id": q.id, "relevant": relevant, "dense": dense, "best": best, "lexical": lexical})
     return out
@@ -175,7 +177,6 @@ def youden_threshold(confidence, right) -> float:  # noqa: ANN001
     questions): the share of right answers kept minus the share of the rest let through at its largest
     (Youden's J). The English rule (flag at most 10% of answerable questions) would, across scripts,
     let half of the off-topic questions through."""
-    import numpy as np
 
     def j(t: float) -> float:
         return float(np.mean(confidence[right] >= t) - np.mean(confidence[~right] >= t))
@@ -183,10 +184,19 @@ def youden_threshold(confidence, right) -> float:  # noqa: ANN001
     return max(np.unique(confidence).tolist(), key=j)
 
 
+def extract(searcher, rows: list[dict]):  # noqa: ANN001, ANN201
+    """fit_answers.extract, with the questions whose translated name no passage holds (answer.py caps them)."""
+    import fit_answers as fa
+    from clusterqa.answering.answer_features import translated_terms
+
+    f = fa.extract(searcher, rows, [row.get("article", "") for row in rows])
+    frequencies = searcher.catalog.document_frequencies
+    f.absent = np.array([translated_terms(row["question"], frequencies).asked_absent() is not None for row in rows])
+    return f
+
+
 def joined(a, b):  # noqa: ANN001, ANN201
     """Two fit_answers.Features as one (b's candidate rows after a's)."""
-    import numpy as np
-
     from fit_answers import Features
 
     return Features(
@@ -202,13 +212,12 @@ def joined(a, b):  # noqa: ANN001, ANN201
         questions=a.questions + b.questions,
         windows=a.windows + b.windows,
         window_starts=np.concatenate([a.window_starts, b.window_starts]),
+        absent=np.concatenate([a.absent, b.absent]),
     )
 
 
 def fit_answer_models(squad, seeds, translated: list[dict], seed_questions: list[dict]) -> None:  # noqa: ANN001
     """Fit, write and measure the AcrossScripts models (see the module's docstring)."""
-    import numpy as np
-
     import fit_answers as fa
     from clusterqa.answering.alignment import ALIGNMENT_FEATURES
     from clusterqa.answering.answer import across_scripts_model, answer_model
@@ -231,11 +240,11 @@ def fit_answer_models(squad, seeds, translated: list[dict], seed_questions: list
         for part in ("fit", "check")
     }
     fit_elsewhere = elsewhere["fit"][::OFF_TOPIC_EVERY]
-    f = joined(fa.extract(squad, translated, [row["article"] for row in translated]), fa.extract(seeds, fit_elsewhere))
+    f = joined(extract(squad, translated), extract(seeds, fit_elsewhere))
     part = np.array([row["part"] for row in translated + fit_elsewhere])
     fit, check = part == "fit", part == "check"
-    sentence_keep = [i for i, n in enumerate(SENTENCE_FEATURES) if n not in WORD_EVIDENCE]
-    unused = {*CONFIDENCE_WORD_EVIDENCE, *(f"best_{n}" for n in ALIGNMENT_FEATURES)}
+    sentence_keep = list(range(len(SENTENCE_FEATURES)))  # word evidence through the translations (translated_terms)
+    unused = {f"best_{n}" for n in ALIGNMENT_FEATURES}
     confidence_keep = [i for i, n in enumerate(CONFIDENCE_FEATURES) if n not in unused]
     scorer, _, confidence = fa.fit_models(f, fit, sentence_keep, confidence_keep, None, second_stage=False)
     d = fa.decide(f, scorer, None, confidence, None)
@@ -245,8 +254,9 @@ def fit_answer_models(squad, seeds, translated: list[dict], seed_questions: list
         f"part's articles (benchmarks/zh_squad_questions.jsonl) over an index of squad2's English paragraphs built "
         f"with {MODEL}, and on every {OFF_TOPIC_EVERY}th answerable one asked of the seeds instead (off-topic): "
         f"{int(fit.sum())} questions, {int((fit & f.unanswerable).sum())} unanswerable. The conditional logit over "
-        "candidate sentences and the confidence are fitted as benchmarks/fit_answers.py fits them, without the "
-        "word-overlap features and without the second stage; the threshold maximizes Youden's J of right answers "
+        "candidate sentences and the confidence are fitted as benchmarks/fit_answers.py fits them, with the "
+        "word-overlap features read through the question's translations (CC-CEDICT) and without the second stage; "
+        "the threshold maximizes Youden's J of right answers "
         "against the rest on the fitting part. Used for a question in another script than every candidate "
         "passage, with this encoder."
     )
@@ -268,8 +278,7 @@ def fit_answer_models(squad, seeds, translated: list[dict], seed_questions: list
         ),
         "these models": (shipped.sentence, shipped.confidence, shipped.threshold),
     }
-    s = fa.extract(seeds, seed_questions, ["seeds"] * len(seed_questions))
-    off = fa.extract(seeds, elsewhere["check"])
+    s, off = extract(seeds, seed_questions), extract(seeds, elsewhere["check"])
     sets = (
         ("squad2 checking part, answerable", f, check & ~f.unanswerable),
         ("squad2 checking part, unanswerable on-topic", f, check & f.unanswerable),

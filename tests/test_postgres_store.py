@@ -97,6 +97,21 @@ def test_each_retriever_ranks_alike_in_both_stores(built_seeds_index: dict[str, 
     assert ranked[0] == ranked[1]
 
 
+def test_a_chinese_question_is_searched_by_translation_in_both_stores(store: str, tmp_path: Path, encoder_dir: Path) -> None:
+    """An English folder, one report quoting a name in Chinese characters: still searched by the English
+    translations of the question's words (a corpus "with CJK text" by a character, not written in it)."""
+    ws = {"seeds": tmp_path / "seeds", "index": tmp_path / "index", "root": tmp_path}
+    ws["seeds"].mkdir()
+    shutil.copy(SEEDS / "002_741e1901b211ff40.txt", ws["seeds"])
+    (ws["seeds"] / "yuan.txt").write_text(
+        "The Yuan dynasty\n\nThe Yuan dynasty (元朝) was founded by Kublai Khan in 1271.\n", "utf-8"
+    )
+    index(ws, store)
+    code, data, stderr = ask(ws, store, "数控机床产业集群吸引了哪些重大项目？", "--mode", "lexical", "-k", "1")
+    assert code in (0, 3), stderr
+    assert "DMG Mori Seiki project" in data["passages"][0]["text"], data["passages"][0]
+
+
 def test_incremental_rules_hold_in_both_stores(store: str, tmp_path: Path, encoder_dir: Path) -> None:
     """Edit one document and delete another: only the edited one is embedded; `ask` cites the new text,
     never the old or the deleted one."""

@@ -87,8 +87,9 @@ class AnswerModel:
 class AcrossScripts:
     """The first stage and the confidence for a question in another script than every passage it got
     (a Chinese question, English documents), fitted on translated squad2 questions by
-    benchmarks/cross_script.py with `encoder`'s cosines and without word-overlap evidence: the English
-    models, whose weight rests on that evidence, pick worse there than the sentence cosine alone."""
+    benchmarks/cross_script.py with `encoder`'s cosines and the word evidence read through the
+    question's translations (answer_features.translated_terms): the English models, with that evidence
+    set aside, picked a worse sentence there than the sentence cosine alone."""
 
     encoder: str
     sentence: Logistic
@@ -173,7 +174,9 @@ def pick_answer(
     if across is not None and not cross.all():
         across = None  # a folder in both scripts: one scorer must rank both kinds of sentence
     scorer = across.sentence if across else model.sentence
-    features = neutral(candidates.features, scorer, WORD_EVIDENCE, cross)
+    # Across scripts the English models' word evidence says nothing; the models fitted for it read the
+    # question's words through their translations (answer_features.translated_terms).
+    features = candidates.features if across else neutral(candidates.features, scorer, WORD_EVIDENCE, cross)
     logits = scorer.logit(features)
     if tokens is None or across:  # no token outputs (or a second stage fitted in English only): the first stage's best
         chosen, alignment = int(np.argmax(logits)), {}
@@ -196,10 +199,10 @@ def pick_answer(
     else:  # no second stage: the confidence fitted without it
         calibrated, threshold = model.first_stage_confidence, model.first_stage_threshold
     x = confidence_features(features, logits, chosen, evidence, alignment.get(chosen))
-    if cross[chosen]:
+    if cross[chosen] and not across:
         x = neutral(x[None, :], calibrated, CONFIDENCE_WORD_EVIDENCE, np.ones(1, dtype=bool))[0]
     confidence = float(sigmoid(calibrated.logit(x)))
-    if candidates.terms.asked_absent() is not None and not cross[best]:
+    if candidates.terms.asked_absent() is not None and (across or not cross[best]):
         confidence = min(confidence, model.absent_cap)
     confident = confidence >= threshold
     h = candidates.hit_index[best]
@@ -217,7 +220,7 @@ def pick_answer(
         best=answer,
         confidence=confidence,
         confident=confident,
-        reason=None if confident else _reason(candidates, chosen, confidence, bool(cross[chosen])),
+        reason=None if confident else _reason(candidates, chosen, confidence, bool(cross[chosen]) and not across),
         hits=_highlighted(hits, candidates, share, best if confident else None, model.highlight),
     )
 
@@ -295,7 +298,7 @@ def _reason(candidates: Candidates, best: int, confidence: float, cross_script: 
     if absent is not None and not cross_script:
         return f"no passage mentions '{absent}'"
     union = set().union(*candidates.passage_stems)
-    missing = sorted((t for t in terms.weights if t not in union), key=lambda t: -terms.weights[t])
+    missing = sorted((t for t in terms.weights if not terms.found(t, union)), key=lambda t: -terms.weights[t])
     if missing and not cross_script:
         word = terms.unstemmed[missing[0]]
         if missing[0] in terms.absent:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..index.lexical import CJK_RANGES, STOPWORDS, has_cjk, query_terms, salient, stem, words
+from ..index.lexical import CJK_RANGES, STOPWORDS, has_cjk, is_cjk_text, query_terms, salient, stem, words
 from ..models import IDENTITY, CosineScale, Hit
 from .alignment import ALIGNMENT_FEATURES
 
@@ -160,6 +160,13 @@ class QuestionTerms:
     bigrams: frozenset[tuple[str, str]]  # pairs of consecutive salient stems
     negated: bool  # says not / never / no
     focus: frozenset[str]  # stems of what it asks about: the words after its question word ("the height of")
+    # A question in another script (`translated_terms`): each term is one of its words, present where any
+    # stem of its translations is (a structured query, Pirkola 1998); empty: each term is its own stem.
+    synonyms: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def found(self, term: str, present: set[str] | frozenset[str]) -> bool:
+        """The term (or, translated, one of its translations' stems) is among `present` stems."""
+        return bool(self.synonyms[term] & present) if self.synonyms else term in present
 
     def focus_missing(self, present: set[str] | frozenset[str]) -> float:
         """1 when what the question asks about is absent from `present` stems (0 when there is no focus)."""
@@ -167,8 +174,8 @@ class QuestionTerms:
 
     def asked_absent(self) -> str | None:
         """The question's focus word or name that no passage of the index contains, if any: the question
-        asks about something the documents never mention ("the height of", "Lisbon")."""
-        asked = set(self.focus) | set(stem(sorted(self.names)))
+        asks about something the documents never mention ("the height of", "Lisbon"; translated: 法国)."""
+        asked = set(self.focus) | set(stem(sorted(self.names))) | (set(self.names) & set(self.synonyms))
         return next((self.unstemmed.get(t, t) for t in self.absent if t in asked), None)
 
     def names_missing(self, text: str) -> float:
@@ -176,7 +183,10 @@ class QuestionTerms:
         if not self.names:
             return 0.0
         present = set(words(text))
-        return sum(1 for n in self.names if n not in present) / len(self.names)
+        stems = stems_of(text) if self.synonyms else set()
+        return sum(1 for n in self.names if n not in present and not (n in self.synonyms and self.found(n, stems))) / len(
+            self.names
+        )
 
     def bigram_share(self, text: str) -> float:
         """Share of the question's consecutive salient-stem pairs that occur, in order, in `text`."""
@@ -188,11 +198,11 @@ class QuestionTerms:
     def coverage(self, present: set[str]) -> float:
         """IDF-weighted share of the question's terms among `present` stems."""
         total = sum(self.weights.values())
-        return sum(w for t, w in self.weights.items() if t in present) / total if total else 0.0
+        return sum(w for t, w in self.weights.items() if self.found(t, present)) / total if total else 0.0
 
     def missing_idf(self, present: set[str]) -> float:
         """The largest normalized IDF of a question term absent from `present` (0 when none is)."""
-        return max((w for t, w in self.weights.items() if t not in present), default=0.0)
+        return max((w for t, w in self.weights.items() if not self.found(t, present)), default=0.0)
 
 
 def question_terms(question: str, frequencies: DocumentFrequencies) -> QuestionTerms:
@@ -217,6 +227,46 @@ def question_terms(question: str, frequencies: DocumentFrequencies) -> QuestionT
     focus = frozenset(stem(question_focus(question)))
     negated = bool(_NEGATION.search(question))
     return QuestionTerms(weights, unstemmed, tuple(absent), question_words, names, bigrams, negated, focus)
+
+
+def translated_terms(question: str, frequencies: DocumentFrequencies) -> QuestionTerms:
+    """`question_terms` of a Chinese question about documents in English: its words are the Chinese words
+    the dictionary translates (glossary.py), each weighted by the IDF of its most frequent translation
+    and absent when none of its translations occurs in any passage; its names are its numbers, its Latin
+    words and the proper nouns among its words (法国: France); no focus or word pairs (those read English
+    word order)."""
+    from .glossary import translations
+
+    found = translations(question)
+    english = sorted({w for t in found for w in t.english})
+    counts, n = frequencies(english) if english else ({}, 0)
+    top = idf(0, n) if n else 1.0
+    weights: dict[str, float] = {}
+    synonyms: dict[str, frozenset[str]] = {}
+    absent: list[str] = []
+    for t in found:
+        df = max((counts.get(w, 0) for w in t.english), default=0)
+        weights[t.word] = idf(df, n) / top if n else 0.0
+        synonyms[t.word] = frozenset(stem(list(t.english)))
+        if df == 0:
+            absent.append(t.word)
+    latin = [t for t in query_terms(question) if not has_cjk(t)]
+    names = (
+        frozenset(re.findall(r"\d+", question))
+        | frozenset(t for t in latin if not t.isdigit())
+        | frozenset(t.word for t in found if t.name)
+    )
+    return QuestionTerms(
+        weights=weights,
+        unstemmed={w: w for w in weights},
+        absent=tuple(absent),
+        words=frozenset(words(question)),
+        names=names,
+        bigrams=frozenset(),
+        negated=False,
+        focus=frozenset(),
+        synonyms=synonyms,
+    )
 
 
 # "how often/long/far..." is the question word itself: "often" is not what the question is about.
@@ -249,14 +299,6 @@ def question_focus(question: str) -> list[str]:
 
 _CJK_CHAR = re.compile(f"[{CJK_RANGES}]")
 CJK_CHARS_PER_WORD = 1.6  # Chinese words average about 1.6 characters (segmented corpora such as the PKU one)
-
-
-CJK_TEXT_SHARE = 0.3  # a text is CJK text when at least this share of its letters are CJK characters
-
-
-def is_cjk_text(text: str) -> bool:
-    cjk = len(_CJK_CHAR.findall(text))
-    return cjk > 0 and cjk >= CJK_TEXT_SHARE * sum(c.isalpha() for c in text)
 
 
 def word_count(text: str) -> int:
@@ -313,7 +355,11 @@ def candidate_features(
 
     `scale` puts the encoder's cosines on the scale of the one the answer model was fitted with.
     """
-    terms = question_terms(question, frequencies)
+    cross_script = tuple(is_cjk_text(h.passage.text) != is_cjk_text(question) for h in hits)
+    if hits and all(cross_script) and has_cjk(question):
+        terms = translated_terms(question, frequencies)
+    else:
+        terms = question_terms(question, frequencies)
     passage_stems = tuple(frozenset(stems_of(h.passage.title + "\n" + h.passage.text)) for h in hits)
     kind = question_type(question)
     by_id = {h.passage.id: i for i, h in enumerate(hits)}
@@ -374,7 +420,7 @@ def candidate_features(
         terms,
         passage_stems,
         kind,
-        tuple(is_cjk_text(h.passage.text) != is_cjk_text(question) for h in hits),
+        cross_script,
         tuple(r[3] for r in rows),
     )
 

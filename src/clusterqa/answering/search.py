@@ -113,14 +113,14 @@ class Searcher:
     ) -> tuple[list[Hit], np.ndarray]:
         """The top_k hits, best first, and the question's vector."""
         query = self.embed([question])[0]
-        crossing = across_scripts(question, self.catalog.has_cjk_text)
+        crossing = across_scripts(question, lambda: self.catalog.has_cjk_passages)
         fitted = crossing and self.multilingual  # the weights fitted for this case (benchmarks/cross_script.py)
         dense = self.dense.search(query, CANDIDATES) if retrieval.mode != "lexical" else []
         if self.sentence_dense and dense:
             dense = self._with_sentences(dense, query, ACROSS_SCRIPTS_SENTENCE_WEIGHT if fitted else SENTENCE_WEIGHT)
         lexical: list[tuple[int, float]] = []
         if retrieval.mode != "dense":
-            expression, pairs = lexical_expression(question), cjk_expression(question)
+            expression, pairs = lexical_expression(question, translate=crossing), cjk_expression(question)
             lexical = self.catalog.match(expression, CANDIDATES) if expression else []
             if pairs and self.catalog.has_cjk_text:  # passages with Chinese, Japanese or Korean text
                 lexical = summed_bm25(lexical, self.catalog.match_cjk(pairs, CANDIDATES))[:CANDIDATES]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import IndexCorruptError
 from ..models import Chunk, DocumentInfo, Passage
-from .lexical import bigram_text, has_cjk
+from .lexical import bigram_text, has_cjk, is_cjk_text
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -207,6 +207,17 @@ class Catalog:
     def has_cjk_text(self) -> bool:
         """Whether any passage holds CJK text (an English corpus skips the CJK table altogether)."""
         return self.has_cjk_table and bool(self._query("SELECT 1 FROM passages_cjk LIMIT 1", ()))
+
+    @cached_property
+    def has_cjk_passages(self) -> bool:
+        """Whether any passage is written in CJK (lexical.is_cjk_text), not merely quoting a name in it."""
+        if not self.has_cjk_text:
+            return False
+        try:  # row by row: a Chinese corpus answers at its first passage
+            rows = self.db.execute("SELECT text FROM passages WHERE id IN (SELECT rowid FROM passages_cjk)")
+            return any(is_cjk_text(text) for (text,) in rows)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"{self.path} cannot be read ({exc}); run `clusterqa index --rebuild`") from None
 
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many passages contain each term (through the same tokenizers as the search), and how many there are.

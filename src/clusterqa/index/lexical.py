@@ -112,6 +112,15 @@ _RUN = re.compile(f"[{CJK_RANGES}]+")
 _ANY = re.compile(f"[{CJK_RANGES}]")
 
 
+CJK_TEXT_SHARE = 0.3  # a text is CJK text when at least this share of its letters are CJK characters
+
+
+def is_cjk_text(text: str) -> bool:
+    """Written in Chinese, Japanese or Korean, not merely quoting a name in it ("the Yuan dynasty (元朝)")."""
+    cjk = len(_ANY.findall(text))
+    return cjk > 0 and cjk >= CJK_TEXT_SHARE * sum(c.isalpha() for c in text)
+
+
 def has_cjk(text: str) -> bool:
     return _ANY.search(text) is not None
 

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from ..errors import IndexCorruptError, IndexMissingError, first_line
 from ..models import Chunk, Passage
-from .lexical import has_cjk, quoted_terms
+from .lexical import has_cjk, is_cjk_text, quoted_terms
 from .lexical_budget import applies, postings_budget, rarest_within
 from .pg_schema import describe, meta_row, plain_tokens, tokens, tsquery_any
+
+CJK_PAGE = 500  # passages read at a time by has_cjk_passages
 
 K1, B = 1.2, 0.75
 _PASSAGE_COLUMNS = (
@@ -165,6 +168,20 @@ class PgReader:
     @property
     def has_cjk_text(self) -> bool:
         return int(self.meta["cjk_rows"]) > 0
+
+    @cached_property
+    def has_cjk_passages(self) -> bool:
+        """Whether any passage is written in CJK (lexical.is_cjk_text), not merely quoting a name in it."""
+        sql = "SELECT text FROM passages WHERE cjk IS NOT NULL ORDER BY id LIMIT %s OFFSET %s"
+        offset = 0
+        while self.has_cjk_text:  # page by page: a Chinese corpus answers at its first page
+            rows = self._query(sql, (CJK_PAGE, offset))
+            if any(is_cjk_text(text) for (text,) in rows):
+                return True
+            if len(rows) < CJK_PAGE:
+                break
+            offset += CJK_PAGE
+        return False
 
     def match(self, expression: str, limit: int) -> list[tuple[int, float]]:
         """BM25 over the stemmed words (the local catalog's passages_fts); higher is better."""

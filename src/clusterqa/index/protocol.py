@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 class Catalog(Protocol):
     """Passages, their answer sentences and the lexical (BM25) index of one generation."""
 
-    has_cjk_text: bool
+    has_cjk_text: bool  # some passage holds a CJK character
+    has_cjk_passages: bool  # some passage is written in CJK
 
     def passages(self, ids: Iterable[int]) -> dict[int, Passage]: ...
     def sentences(self, ids: Sequence[int]) -> list[tuple[int, int, int, int, bytes, bytes]]: ...
