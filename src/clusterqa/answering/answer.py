@@ -171,8 +171,10 @@ def pick_answer(
     if not candidates.spans:
         return Pick(None, 0.0, False, "no passage holds a sentence that could answer it", tuple(hits))
     cross = np.array([candidates.cross_script[h] for h in candidates.hit_index], dtype=bool)
-    if across is not None and not cross.all():
-        across = None  # a folder in both scripts: one scorer must rank both kinds of sentence
+    if not candidates.translated:
+        # Fitted for Chinese questions about English passages: not where the passages hold both scripts
+        # (one scorer must rank both kinds of sentence), nor for English questions about Chinese ones.
+        across = None
     scorer = across.sentence if across else model.sentence
     # Across scripts the English models' word evidence says nothing; the models fitted for it read the
     # question's words through their translations (answer_features.translated_terms).

@@ -331,6 +331,7 @@ class Candidates:
     kind: str | None  # what the question asks for
     cross_script: tuple[bool, ...] = ()  # per hit: written in another script than the question (CJK or not)
     context_starts: tuple[int, ...] = ()  # per candidate: where its context (the sentence before it) starts
+    translated: bool = False  # a Chinese question, English passages: `terms` are translated_terms
 
     def window(self, i: int, hits: Sequence[Hit]) -> tuple[str, int]:
         """Candidate i with the sentence before it, and where the candidate starts in that text."""
@@ -356,10 +357,8 @@ def candidate_features(
     `scale` puts the encoder's cosines on the scale of the one the answer model was fitted with.
     """
     cross_script = tuple(is_cjk_text(h.passage.text) != is_cjk_text(question) for h in hits)
-    if hits and all(cross_script) and has_cjk(question):
-        terms = translated_terms(question, frequencies)
-    else:
-        terms = question_terms(question, frequencies)
+    translated = bool(hits) and all(cross_script) and is_cjk_text(question)  # a Chinese question, English passages
+    terms = translated_terms(question, frequencies) if translated else question_terms(question, frequencies)
     passage_stems = tuple(frozenset(stems_of(h.passage.title + "\n" + h.passage.text)) for h in hits)
     kind = question_type(question)
     by_id = {h.passage.id: i for i, h in enumerate(hits)}
@@ -422,6 +421,7 @@ def candidate_features(
         kind,
         cross_script,
         tuple(r[3] for r in rows),
+        translated,
     )
 
 
