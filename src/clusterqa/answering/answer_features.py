@@ -183,10 +183,9 @@ class QuestionTerms:
         if not self.names:
             return 0.0
         present = set(words(text))
-        stems = stems_of(text) if self.synonyms else set()
-        return sum(1 for n in self.names if n not in present and not (n in self.synonyms and self.found(n, stems))) / len(
-            self.names
-        )
+        stems = stems_of(text) if self.synonyms else set()  # a translated name is present in English words
+        missing = [n for n in self.names if n not in present and not (n in self.synonyms and self.found(n, stems))]
+        return len(missing) / len(self.names)
 
     def bigram_share(self, text: str) -> float:
         """Share of the question's consecutive salient-stem pairs that occur, in order, in `text`."""

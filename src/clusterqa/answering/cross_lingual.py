@@ -61,10 +61,12 @@ def lexical_expression(question: str, translate: bool = False) -> str | None:
     (glossary.py)."""
     if not has_cjk(question):
         return fts_expression(question)
-    from .glossary import glosses
+    english: list[str] = []
+    if translate:
+        from .glossary import glosses
 
+        english = glosses(question)
     terms = [t for t in query_terms(question) if not has_cjk(t)]
-    english = glosses(question) if translate else []
     return _any_of(list(dict.fromkeys([*terms, *english, *transliterations(question)]))[:MAX_TERMS])
 
 
