@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -50,7 +51,10 @@ def test_a_translated_word_counts_as_present_where_any_of_its_translations_is(fr
 def test_a_damaged_or_unwritable_dictionary_cache_still_translates(
     fresh_dictionary: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    assert glossary.glosses("企业")  # writes the cache file
+    shutil.rmtree(fresh_dictionary, ignore_errors=True)
+    fresh_dictionary.mkdir(parents=True)
+    (fresh_dictionary / "cedict-glosses-0000000000000000.sqlite").write_bytes(b"an older release's")
+    assert glossary.glosses("企业")  # writes the cache file, and removes the older one
     (path,) = fresh_dictionary.glob("*.sqlite")
     glossary._database.cache_clear()
     path.write_bytes(b"not a database" * 100)

@@ -141,6 +141,9 @@ def _database() -> sqlite3.Connection:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         _write(sqlite3.connect(tmp), rows).close()
         os.replace(tmp, path)  # a concurrent reader sees the whole file or none
+        for old in path.parent.glob("cedict-glosses-*.sqlite"):  # another dictionary release's, or rules'
+            if old != path:
+                old.unlink(missing_ok=True)
         return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     except (OSError, sqlite3.Error):  # a read-only cache: this process keeps its own copy
         return _write(sqlite3.connect(":memory:", check_same_thread=False), rows)
