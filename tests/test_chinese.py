@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from clusterqa.answering.answer_features import question_type, word_count
-from clusterqa.answering.cross_lingual import lexical_expression, transliterations
+from clusterqa.answering.cross_lingual import across_scripts, lexical_expression, transliterations
 from clusterqa.answering.fusion import convex_fusion
 from clusterqa.index.lexical import bigram_text, cjk_expression, fts_expression, query_terms, words
 from clusterqa.reading.documents import normalize
@@ -115,6 +115,15 @@ def test_a_chinese_question_also_searches_the_pinyin_spelling_of_its_names() -> 
     assert '"pinghu"' in lexical_expression("平湖有多少家企业？") and '"45"' in lexical_expression("45个集群")
     english = "How many product models does the Yueqing electrical cluster offer?"
     assert lexical_expression(english) == fts_expression(english)  # English questions search as before
+
+
+def test_a_question_is_across_scripts_when_no_document_shares_its_script() -> None:
+    from types import SimpleNamespace
+
+    english, mixed, chinese = (SimpleNamespace(has_cjk_passages=h, only_cjk_passages=o) for h, o in ((0, 0), (1, 0), (1, 1)))
+    assert across_scripts("平湖有多少家企业？", english) and not across_scripts("平湖有多少家企业？", mixed)
+    assert across_scripts("How many firms?", chinese) and not across_scripts("How many firms?", mixed)
+    assert not across_scripts("How many firms?", english) and not across_scripts("平湖有多少家企业？", chinese)
 
 
 def test_across_scripts_the_weakest_lexical_match_keeps_its_share() -> None:

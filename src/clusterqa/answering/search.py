@@ -113,7 +113,7 @@ class Searcher:
     ) -> tuple[list[Hit], np.ndarray]:
         """The top_k hits, best first, and the question's vector."""
         query = self.embed([question])[0]
-        crossing = across_scripts(question, lambda: self.catalog.has_cjk_passages)
+        crossing = across_scripts(question, self.catalog)
         fitted = crossing and self.multilingual  # the weights fitted for this case (benchmarks/cross_script.py)
         dense = self.dense.search(query, CANDIDATES) if retrieval.mode != "lexical" else []
         if self.sentence_dense and dense:

@@ -219,6 +219,11 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"{self.path} cannot be read ({exc}); run `clusterqa index --rebuild`") from None
 
+    @cached_property
+    def only_cjk_passages(self) -> bool:
+        """Whether every passage holds CJK characters (a folder written in Chinese, Japanese or Korean)."""
+        return self.has_cjk_text and self._query("SELECT count(*) FROM passages_cjk", ())[0][0] == self.count()
+
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many passages contain each term (through the same tokenizers as the search), and how many there are.
 

@@ -183,6 +183,11 @@ class PgReader:
             offset += CJK_PAGE
         return False
 
+    @property
+    def only_cjk_passages(self) -> bool:
+        """Whether every passage holds CJK characters (a folder written in Chinese, Japanese or Korean)."""
+        return self.has_cjk_text and int(self.meta["cjk_rows"]) == self.count()
+
     def match(self, expression: str, limit: int) -> list[tuple[int, float]]:
         """BM25 over the stemmed words (the local catalog's passages_fts); higher is better."""
         # Not deduplicated: two question words with one stem ("county", "counties") count twice, as in FTS5.

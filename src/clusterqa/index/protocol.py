@@ -31,6 +31,7 @@ class Catalog(Protocol):
 
     has_cjk_text: bool  # some passage holds a CJK character
     has_cjk_passages: bool  # some passage is written in CJK
+    only_cjk_passages: bool  # every passage holds a CJK character
 
     def passages(self, ids: Iterable[int]) -> dict[int, Passage]: ...
     def sentences(self, ids: Sequence[int]) -> list[tuple[int, int, int, int, bytes, bytes]]: ...
