@@ -11,9 +11,10 @@ glossed ("几个" would add "several"). The other way round, an English question
 are looked up among the senses ("oil", "steam engine") and each brings the first few Chinese words that
 have it as a sense (石油; 蒸汽机), proper nouns left out.
 
-Parsing the dictionary takes 0.3-0.4 s, more than a cold question should wait: the first question
-with CJK text writes each headword's glosses to an SQLite file in the user cache (about 1 s, once per
-machine and dictionary release), and every later question reads only the words it needs from it.
+Parsing the dictionary takes 0.3-0.4 s, more than a cold question should wait: the first question that
+needs it writes each headword's glosses and the senses index to an SQLite file in the user cache (9 MB;
+about 2 s, once per machine and dictionary release), and every later question reads only the words it
+needs from it.
 """
 
 from __future__ import annotations
