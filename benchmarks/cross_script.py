@@ -108,7 +108,11 @@ def ranks(data: list[dict], alpha: float, weight: float) -> list[int | None]:
 
 
 def figures(data: list[dict], alpha: float, weight: float) -> dict[str, float]:
-    found = ranks(data, alpha, weight)
+    return rank_figures(ranks(data, alpha, weight))
+
+
+def rank_figures(found: list[int | None]) -> dict[str, float]:
+    """hit@1, hit@3 and MRR of the ranks of each question's first relevant passage (None: not found)."""
     return {
         "hit@1": statistics.mean(r == 1 for r in found),
         "hit@3": statistics.mean(r is not None and r <= 3 for r in found),

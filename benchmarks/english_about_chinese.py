@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from cross_script import rank_figures  # noqa: E402
+
 DOCS = ROOT / "benchmarks" / "zh_squad_docs"
 SQUAD = ROOT.parent / "shared" / "bench" / "squad2"
 ALPHAS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -74,11 +77,7 @@ def figures(searcher, data: list[dict], alpha: float, weight: float, translate: 
         ranked = sorted(fused, key=lambda i: (-fused[i], i))[:10]
         passages = searcher.catalog.passages(ranked)
         ranks.append(next((r for r, i in enumerate(ranked, 1) if PurePosixPath(passages[i].source).name == d["source"]), None))
-    return {
-        "hit@1": statistics.mean(r == 1 for r in ranks),
-        "hit@3": statistics.mean(r is not None and r <= 3 for r in ranks),
-        "mrr": statistics.mean(1 / r if r else 0.0 for r in ranks),
-    }
+    return rank_figures(ranks)
 
 
 def line(label: str, f: dict) -> str:
@@ -141,12 +140,7 @@ def main() -> None:
                 ranks.append(
                     next((r for r, h in enumerate(hits, 1) if PurePosixPath(h.passage.source).name in q["sources"]), None)
                 )
-            f = {
-                "hit@1": statistics.mean(r == 1 for r in ranks),
-                "hit@3": statistics.mean(r is not None and r <= 3 for r in ranks),
-                "mrr": statistics.mean(1 / r if r else 0.0 for r in ranks),
-            }
-            print(line(mode, f))
+            print(line(mode, rank_figures(ranks)))
         searcher.close()
 
 

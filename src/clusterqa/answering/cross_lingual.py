@@ -56,9 +56,8 @@ MAX_TERMS = 256  # of one lexical query: a long question's runs and their spelli
 def across_scripts(question: str, catalog: Catalog) -> bool:
     """The question and every document are written in different scripts: a question in Chinese (Japanese,
     Korean) about documents none of which is written in CJK (an English article quoting a name in Chinese
-    characters is still English: lexical.is_cjk_text), or another question about documents all in CJK.
-    The fusion weights fitted for the first (ACROSS_SCRIPTS_*) serve the second too: on English
-    questions about Chinese paragraphs (benchmarks/english_about_chinese.py) hit@3 0.803 -> 0.826."""
+    characters is still English: lexical.is_cjk_text), or another question about documents all in CJK
+    (its own fusion weight, INTO_CJK_ALPHA)."""
     return not catalog.has_cjk_passages if has_cjk(question) else catalog.only_cjk_passages
 
 

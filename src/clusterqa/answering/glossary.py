@@ -26,6 +26,7 @@ import itertools
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import NamedTuple
@@ -97,13 +98,10 @@ def chinese_words(question: str) -> list[str]:
         if all(words[i : i + n])  # question words ("how many") and fillers bring nothing
     ]
     found: dict[str, list[str]] = {}
-    db = _database()
-    for start in range(0, len(wanted), _BATCH):
-        batch = wanted[start : start + _BATCH]
-        marks = ",".join("?" * len(batch))
-        sql = f"SELECT sense, word FROM senses WHERE sense IN ({marks}) ORDER BY sense, rank, length(word), word"
-        for sense, word in db.execute(sql, batch):
-            found.setdefault(sense, []).append(word)
+    for sense, word in _rows_in(
+        "SELECT sense, word FROM senses WHERE sense IN ({}) ORDER BY sense, rank, length(word), word", wanted
+    ):
+        found.setdefault(sense, []).append(word)
     return list(dict.fromkeys(w for phrase in wanted for w in found.get(phrase, [])[:WORDS_PER_SENSE]))
 
 
@@ -123,14 +121,18 @@ def _longest_matches(run: str, known: dict) -> list[str]:
 
 def _lookup(words: list[str]) -> dict[str, tuple[str, int]]:
     """The dictionary's words among `words`: word -> (its English words, space-separated; 1 if a name)."""
+    return {
+        word: (english, name)
+        for word, english, name in _rows_in("SELECT word, glosses, name FROM glosses WHERE word IN ({})", words)
+    }
+
+
+def _rows_in(sql: str, values: list[str]) -> Iterator[tuple]:
+    """The rows of `sql` whose IN ({}) list is `values`, asked _BATCH at a time (SQLite's parameter limit)."""
     db = _database()
-    out: dict[str, tuple[str, int]] = {}
-    for start in range(0, len(words), _BATCH):
-        batch = words[start : start + _BATCH]
-        marks = ",".join("?" * len(batch))
-        rows = db.execute(f"SELECT word, glosses, name FROM glosses WHERE word IN ({marks})", batch)
-        out.update((word, (english, name)) for word, english, name in rows)
-    return out
+    for start in range(0, len(values), _BATCH):
+        batch = values[start : start + _BATCH]
+        yield from db.execute(sql.format(",".join("?" * len(batch))), batch)
 
 
 def english_words(definitions: str, proper: bool = False) -> list[str]:

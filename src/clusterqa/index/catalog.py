@@ -217,7 +217,7 @@ class Catalog:
             rows = self.db.execute("SELECT text FROM passages WHERE id IN (SELECT rowid FROM passages_cjk)")
             return any(is_cjk_text(text) for (text,) in rows)
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"{self.path} cannot be read ({exc}); run `clusterqa index --rebuild`") from None
+            raise self._unreadable(exc) from None
 
     @cached_property
     def only_cjk_passages(self) -> bool:
@@ -249,4 +249,7 @@ class Catalog:
         try:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"{self.path} cannot be read ({exc}); run `clusterqa index --rebuild`") from None
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: sqlite3.DatabaseError) -> IndexCorruptError:
+        return IndexCorruptError(f"{self.path} cannot be read ({exc}); run `clusterqa index --rebuild`")
