@@ -28,12 +28,16 @@ class ChunkingSettings:
     max_tokens: int = 200
     min_tokens: int = 128
     overlap_tokens: int = 48
+    # Which lines are answer candidates (reading/chunking.py); 2: "Label: value" field lines too. An index
+    # built under another rule is out of date like one built with other sizes: `clusterqa index` redoes it.
+    candidate_rule: int = 2
 
     def as_dict(self) -> dict[str, int]:
         return {
             "max_tokens": self.max_tokens,
             "min_tokens": self.min_tokens,
             "overlap_tokens": self.overlap_tokens,
+            "candidate_rule": self.candidate_rule,
         }
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ClusterQAError
 from ..models import IDENTITY, Answer, CosineScale, Hit
+from ..reading.splitting import field_label
 from .alignment import ALIGNMENT_FEATURES, RERANKED, TokenVectors, alignment_features
 from .answer_features import (
     CONFIDENCE_FEATURES,
@@ -188,9 +189,10 @@ def pick_answer(
             return alignment_features(question, [candidates.window(int(i), top) for i in order], tokens)
 
         chosen, alignment = rerank(logits, model.rerank, align)
-    # The confidence is the chosen sentence's, as the models were fitted; a list it introduces is shown
-    # as the answer but is the same evidence (its own features describe a list, not the question).
-    best = listed_after(candidates, chosen, top)
+    # The confidence is the chosen sentence's, as the models were fitted; a list it introduces, or the
+    # field line the question asks for, is shown as the answer on that evidence (the models were fitted on
+    # prose: a list's or a field's own features do not describe how well it matches the question).
+    best = field_asked(candidates, listed_after(candidates, chosen, top), top)
     share = np.exp(logits - logits[best])
     share /= share.sum()
     evidence = question_evidence(candidates)
@@ -267,6 +269,24 @@ def listed_after(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
         if names > most and candidates.terms.focus & stems_of(listed):
             chosen, most = j, names
     return chosen
+
+
+def field_asked(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
+    """A "Label: value" line whose label is what the question asks for ("What is the website of the
+    Information Office?" -> "Website: http://...") holds the answer; of several such lines, the one in the
+    best-ranked passage, the passage the retriever matched best to the rest of the question. The models,
+    fitted on prose, have never seen a field line (benchmarks/fields.py measures this rule)."""
+    focus = candidates.terms.focus
+
+    def asked(i: int) -> bool:
+        label = field_label(hits[candidates.hit_index[i]].passage.text, *candidates.spans[i])
+        label_stems = stems_of(label) if label else set()
+        return bool(label_stems) and label_stems <= focus
+
+    if not focus:
+        return best
+    fields = [j for j in range(len(candidates.spans)) if asked(j)]
+    return min(fields, key=lambda j: candidates.hit_index[j], default=best)
 
 
 def _highlighted(

@@ -16,8 +16,12 @@ def settings_change(generation: Generation | None, settings: Settings) -> str | 
     built = generation.manifest
     if built.get("model", {}).get("name") != settings.model:
         return f"the index was built with model {built.get('model', {}).get('name')!r}, now {settings.model!r}"
-    if built.get("chunking") != settings.chunking.as_dict():
-        return f"the chunking settings changed ({built.get('chunking')} -> {settings.chunking.as_dict()})"
+    chunking = settings.chunking.as_dict()
+    if built.get("chunking") != chunking:
+        sizes = {k: v for k, v in chunking.items() if k != "candidate_rule"}
+        if {k: v for k, v in (built.get("chunking") or {}).items() if k != "candidate_rule"} == sizes:
+            return "the index was built by another release of clusterqa, which chose answer lines by another rule"
+        return f"the chunking settings changed ({built.get('chunking')} -> {chunking})"
     from ..embedding.encoder_store import encoder_info, encoders_home
 
     record = built["encoder"]

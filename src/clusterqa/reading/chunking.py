@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 from ..config import ChunkingSettings
 from ..models import Block, Chunk, Document
-from .splitting import LINE, Span, line_groups, paragraphs, prose_sentences, sentence_spans, trim
+from .splitting import LINE, Span, field_label, line_groups, paragraphs, prose_sentences, sentence_spans, trim
 
 __all__ = ["MIN_ANSWER_WORDS", "Span", "TokenCounter", "chunk", "line_groups", "paragraphs", "sentence_spans", "text_hash"]
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces (without special tokens) for each text."""
 
-MIN_ANSWER_WORDS = 5  # headings and fragments are not answers
+MIN_ANSWER_WORDS = 5  # headings and fragments are not answers; a "Label: value" field line is one
 COUNT_BATCH = 4096  # sentences measured together: the tokenizer's batch path, and progress for a long document
 
 
@@ -190,7 +190,8 @@ def _group(units: list[_Unit], settings: ChunkingSettings) -> list[list[_Unit]]:
 
 
 def _candidates(text: str, group: list[_Unit], start: int, title: str) -> tuple[tuple[int, int, int], ...]:
-    """Full prose sentences other than the title, as (start, end, context start) offsets in the passage.
+    """Full prose sentences and "Label: value" fields (Phone: 0510-68559077) other than the title, as
+    (start, end, context start) offsets in the passage.
 
     A sentence often leans on the one before it ("it generated ..."), so each candidate's
     context span starts at the previous candidate.
@@ -198,7 +199,7 @@ def _candidates(text: str, group: list[_Unit], start: int, title: str) -> tuple[
     prose = [u.span for u in group if u.kind == "prose"]
     if not prose:
         return ()
-    full = [s for s in prose if len(text[s.start : s.end].split()) >= MIN_ANSWER_WORDS]
+    full = [s for s in prose if len(text[s.start : s.end].split()) >= MIN_ANSWER_WORDS or field_label(text, s.start, s.end)]
     chosen = [s for s in (full or prose) if text[s.start : s.end].strip() != title.strip()] or prose
     candidates = []
     for i, span in enumerate(chosen):

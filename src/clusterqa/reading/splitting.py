@@ -47,7 +47,10 @@ _ABBREVIATIONS = frozenset(
 MIN_WRAP_WIDTH = 40  # a paragraph whose longest line is shorter is not hard-wrapped prose (an address, a poem)
 # A line that starts a list item or a "Label:" field is a statement of its own, never a wrapped continuation.
 _LIST_ITEM = re.compile(r"[^\S\n]*(?:[-*+•‣◦]|\d{1,3}[.)])\s")
-_LABEL = re.compile(r"[^\S\n]*[A-Z][\w'’&/-]*(?: [\w'’&/-]+){0,3}:(?:\s|$)")
+_LABEL_WORDS = r"[A-Z][\w'’&/-]*(?: [\w'’&/-]+){0,3}"  # one to four words, the first capitalized
+_LABEL = re.compile(rf"[^\S\n]*{_LABEL_WORDS}:(?:\s|$)")
+# A whole line "Label: value" (Phone: 0510-68559077, Released: 2019): a fact of its own however short.
+_FIELD = re.compile(rf"[^\S\n]*({_LABEL_WORDS}):[^\S\n]+\S[^\n]*")
 LINE = re.compile(r"[^\n]+")
 _BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+")
 
@@ -148,6 +151,16 @@ def _split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if s < e:
         pieces.append((s, e))
     return pieces
+
+
+def field_label(text: str, start: int, end: int) -> str | None:
+    """The label when text[start:end] is a whole line "Label: value" (one to four words, a colon, a value
+    on the same line), else None. A sentence inside a paragraph ("... See: Mechanical stoker ...") is not."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : len(text) if line_end < 0 else line_end]
+    m = _FIELD.fullmatch(line)
+    return m.group(1) if m and line.strip() == text[start:end].strip() else None
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
