@@ -24,6 +24,7 @@ Manufacturer: Ouhai Fluid Machinery Co.
 Weight: 42 kg
 Rated power: 7.5 kW
 Warranty: three years
+Phone: +86 577 8890 1234
 """
 
 
@@ -83,6 +84,7 @@ def datasheet(tmp_path_factory: pytest.TempPathFactory, encoder_dir: Path) -> di
         ("What is the weight of the P-200?", 8),
         ("Who is the manufacturer of the P-200 pump?", 7),
         ("What is the rated power of the P-200?", 9),
+        ("What is the phone number of Ouhai Fluid Machinery?", 11),  # "number" is in no document: "Phone:" answers it
     ],
 )
 def test_a_datasheet_field_answers_its_question(datasheet: dict[str, Path], question: str, line: int) -> None:

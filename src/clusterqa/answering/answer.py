@@ -192,7 +192,8 @@ def pick_answer(
     # The confidence is the chosen sentence's, as the models were fitted; a list it introduces, or the
     # field line the question asks for, is shown as the answer on that evidence (the models were fitted on
     # prose: a list's or a field's own features do not describe how well it matches the question).
-    best = field_asked(candidates, listed_after(candidates, chosen, top), top)
+    fields = asked_fields(candidates, top)
+    best = fields[0] if fields else listed_after(candidates, chosen, top)
     share = np.exp(logits - logits[best])
     share /= share.sum()
     evidence = question_evidence(candidates)
@@ -206,7 +207,7 @@ def pick_answer(
     if cross[chosen] and not across:
         x = neutral(x[None, :], calibrated, CONFIDENCE_WORD_EVIDENCE, np.ones(1, dtype=bool))[0]
     confidence = float(sigmoid(calibrated.logit(x)))
-    if candidates.terms.asked_absent() is not None and (across or not cross[best]):
+    if candidates.terms.asked_absent(bool(fields)) is not None and (across or not cross[best]):
         confidence = min(confidence, model.absent_cap)
     confident = confidence >= threshold
     h = candidates.hit_index[best]
@@ -224,7 +225,7 @@ def pick_answer(
         best=answer,
         confidence=confidence,
         confident=confident,
-        reason=None if confident else _reason(candidates, chosen, confidence, bool(cross[chosen]) and not across),
+        reason=None if confident else _reason(candidates, chosen, confidence, bool(cross[chosen]) and not across, bool(fields)),
         hits=_highlighted(hits, candidates, share, best if confident else None, model.highlight),
     )
 
@@ -271,22 +272,21 @@ def listed_after(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
     return chosen
 
 
-def field_asked(candidates: Candidates, best: int, hits: Sequence[Hit]) -> int:
-    """A "Label: value" line whose label is what the question asks for ("What is the website of the
-    Information Office?" -> "Website: http://...") holds the answer; of several such lines, the one in the
-    best-ranked passage, the passage the retriever matched best to the rest of the question. The models,
-    fitted on prose, have never seen a field line (benchmarks/fields.py measures this rule)."""
+def asked_fields(candidates: Candidates, hits: Sequence[Hit]) -> list[int]:
+    """The "Label: value" lines whose label is what the question asks for ("What is the website of the
+    Information Office?" -> "Website: http://..."), best-ranked passage first: the first holds the answer,
+    from the passage the retriever matched best to the rest of the question. The models, fitted on
+    prose, have never seen a field line (benchmarks/fields.py measures this rule)."""
     focus = candidates.terms.focus
+    if not focus:
+        return []
 
     def asked(i: int) -> bool:
         label = field_label(hits[candidates.hit_index[i]].passage.text, *candidates.spans[i])
         label_stems = stems_of(label) if label else set()
         return bool(label_stems) and label_stems <= focus
 
-    if not focus:
-        return best
-    fields = [j for j in range(len(candidates.spans)) if asked(j)]
-    return min(fields, key=lambda j: candidates.hit_index[j], default=best)
+    return sorted((j for j in range(len(candidates.spans)) if asked(j)), key=lambda j: candidates.hit_index[j])
 
 
 def _highlighted(
@@ -313,14 +313,19 @@ def neutral(features: np.ndarray, model: Logistic, names: Sequence[str], rows: n
     return out
 
 
-def _reason(candidates: Candidates, best: int, confidence: float, cross_script: bool = False) -> str:
-    """Why the best sentence is not a confident answer, naming the evidence that is missing."""
+def _reason(
+    candidates: Candidates, best: int, confidence: float, cross_script: bool = False, focus_answered: bool = False
+) -> str:
+    """Why the best sentence is not a confident answer, naming the evidence that is missing
+    (`focus_answered`: a field's label answers what the question asks about, see `asked_fields`)."""
     terms = candidates.terms
-    absent = terms.asked_absent()
+    absent = terms.asked_absent(focus_answered)
     if absent is not None and not cross_script:
         return f"no passage mentions '{absent}'"
     union = set().union(*candidates.passage_stems)
-    missing = sorted((t for t in terms.weights if not terms.found(t, union)), key=lambda t: -terms.weights[t])
+    answered = terms.focus if focus_answered else frozenset()
+    missing = [t for t in terms.weights if t not in answered and not terms.found(t, union)]
+    missing.sort(key=lambda t: -terms.weights[t])
     if missing and not cross_script:
         word = terms.unstemmed[missing[0]]
         if missing[0] in terms.absent:

@@ -172,10 +172,13 @@ class QuestionTerms:
         """1 when what the question asks about is absent from `present` stems (0 when there is no focus)."""
         return float(bool(self.focus) and not self.focus & present)
 
-    def asked_absent(self) -> str | None:
+    def asked_absent(self, focus_answered: bool = False) -> str | None:
         """The question's focus word or name that no passage of the index contains, if any: the question
-        asks about something the documents never mention ("the height of", "Lisbon"; translated: 法国)."""
-        asked = set(self.focus) | set(stem(sorted(self.names))) | (set(self.names) & set(self.synonyms))
+        asks about something the documents never mention ("the height of", "Lisbon"; translated: 法国).
+        `focus_answered`: a field line's label answers the focus ("Phone:" for "the phone number"), so only
+        names count."""
+        asked = (set() if focus_answered else set(self.focus)) | set(stem(sorted(self.names)))
+        asked |= set(self.names) & set(self.synonyms)
         return next((self.unstemmed.get(t, t) for t in self.absent if t in asked), None)
 
     def names_missing(self, text: str) -> float:

@@ -10,6 +10,7 @@ from ..errors import ClusterQAError
 from ..index.lexical import has_cjk
 from ..index.protocol import Generation
 from ..models import IDENTITY, CosineScale, Hit, Retrieval
+from ..reading.chunking import short_field
 from .cross_lingual import (
     ACROSS_SCRIPTS_ALPHA,
     ACROSS_SCRIPTS_SENTENCE_WEIGHT,
@@ -106,7 +107,11 @@ class Searcher:
         """
         import numpy as np
 
-        rows = self.catalog.sentences([i for i, _ in dense])
+        ids = [i for i, _ in dense]
+        texts = {pid: p.text for pid, p in self.catalog.passages(ids).items()}
+        # Sentences, as the weights were fitted: a short "Label: value" line's cosine to a short question
+        # says little about its passage (it lifted a contact block above the answer).
+        rows = [r for r in self.catalog.sentences(ids) if not short_field(texts[r[0]], r[1], r[2])]
         if not rows:
             return dense
         vectors = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float16).reshape(len(rows), -1).astype(np.float32)

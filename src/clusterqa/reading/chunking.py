@@ -12,7 +12,17 @@ from ..config import ChunkingSettings
 from ..models import Block, Chunk, Document
 from .splitting import LINE, Span, field_label, line_groups, paragraphs, prose_sentences, sentence_spans, trim
 
-__all__ = ["MIN_ANSWER_WORDS", "Span", "TokenCounter", "chunk", "line_groups", "paragraphs", "sentence_spans", "text_hash"]
+__all__ = [
+    "MIN_ANSWER_WORDS",
+    "Span",
+    "TokenCounter",
+    "chunk",
+    "line_groups",
+    "paragraphs",
+    "sentence_spans",
+    "short_field",
+    "text_hash",
+]
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces (without special tokens) for each text."""
@@ -189,22 +199,35 @@ def _group(units: list[_Unit], settings: ChunkingSettings) -> list[list[_Unit]]:
     return groups
 
 
+def short_field(text: str, start: int, end: int) -> bool:
+    """text[start:end] is a "Label: value" line under MIN_ANSWER_WORDS words: an answer candidate only
+    because it is a field (Phone: 0510-68559077)."""
+    return len(text[start:end].split()) < MIN_ANSWER_WORDS and field_label(text, start, end) is not None
+
+
 def _candidates(text: str, group: list[_Unit], start: int, title: str) -> tuple[tuple[int, int, int], ...]:
     """Full prose sentences and "Label: value" fields (Phone: 0510-68559077) other than the title, as
     (start, end, context start) offsets in the passage.
 
-    A sentence often leans on the one before it ("it generated ..."), so each candidate's
-    context span starts at the previous candidate.
+    A sentence often leans on the one before it ("it generated ..."), so each candidate's context
+    span starts at the previous full sentence; a short field's, at the candidate before it. A sentence
+    never leans on a short field, so adding the fields left every sentence's context as it was.
     """
     prose = [u.span for u in group if u.kind == "prose"]
     if not prose:
         return ()
-    full = [s for s in prose if len(text[s.start : s.end].split()) >= MIN_ANSWER_WORDS or field_label(text, s.start, s.end)]
+    short_fields = {s for s in prose if short_field(text, s.start, s.end)}
+    full = [s for s in prose if len(text[s.start : s.end].split()) >= MIN_ANSWER_WORDS or s in short_fields]
     chosen = [s for s in (full or prose) if text[s.start : s.end].strip() != title.strip()] or prose
     candidates = []
-    for i, span in enumerate(chosen):
-        context = chosen[i - 1].start if i else span.start
-        candidates.append((span.start - start, span.end - start, context - start))
+    previous: Span | None = None
+    sentence: Span | None = None  # the last full sentence: what the next one leans on
+    for span in chosen:
+        context = (previous if span in short_fields else sentence) or span
+        candidates.append((span.start - start, span.end - start, context.start - start))
+        previous = span
+        if span not in short_fields:
+            sentence = span
     return tuple(candidates)
 
 
