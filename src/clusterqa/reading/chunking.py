@@ -27,7 +27,7 @@ __all__ = [
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces (without special tokens) for each text."""
 
-MIN_ANSWER_WORDS = 5  # headings and fragments are not answers; a "Label: value" field line is one
+MIN_ANSWER_WORDS = 5  # headings and fragments are not answers (a shorter "Label: value" field line is)
 COUNT_BATCH = 4096  # sentences measured together: the tokenizer's batch path, and progress for a long document
 
 
