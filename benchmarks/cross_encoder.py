@@ -70,10 +70,10 @@ def train_cross_encoder(path: str, questions: list[str], windows: list[str], lab
     model = AutoModel.from_pretrained(path)
     head = torch.nn.Linear(model.config.hidden_size, 1)
 
-    def logits(rows: np.ndarray):  # noqa: ANN202
+    def logits(qs: list[str], ws: list[str]):  # noqa: ANN202
         batch = tokenizer(
-            [questions[i] for i in rows],
-            [windows[i] for i in rows],
+            qs,
+            ws,
             truncation=True,
             max_length=MAX_TOKENS,
             padding=True,
@@ -95,7 +95,8 @@ def train_cross_encoder(path: str, questions: list[str], windows: list[str], lab
         order = rng.permutation(rows)
         for start in range(0, len(order) - BATCH + 1, BATCH):
             batch = order[start : start + BATCH]
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(batch), target[batch])
+            texts = [questions[i] for i in batch], [windows[i] for i in batch]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(*texts), target[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -103,14 +104,8 @@ def train_cross_encoder(path: str, questions: list[str], windows: list[str], lab
     model.eval()
 
     def score(qs: list[str], ws: list[str]) -> np.ndarray:
-        nonlocal questions, windows
-        questions, windows = qs, ws
-        out = np.zeros(len(qs))
         with torch.no_grad():
-            for start in range(0, len(qs), 64):
-                idx = np.arange(start, min(start + 64, len(qs)))
-                out[idx] = logits(idx).numpy()
-        return out
+            return np.concatenate([logits(qs[i : i + 64], ws[i : i + 64]).numpy() for i in range(0, len(qs), 64)])
 
     return score
 

@@ -18,8 +18,7 @@ def settings_change(generation: Generation | None, settings: Settings) -> str | 
         return f"the index was built with model {built.get('model', {}).get('name')!r}, now {settings.model!r}"
     chunking = settings.chunking.as_dict()
     if built.get("chunking") != chunking:
-        sizes = {k: v for k, v in chunking.items() if k != "candidate_rule"}
-        if {k: v for k, v in (built.get("chunking") or {}).items() if k != "candidate_rule"} == sizes:
+        if _sizes(built.get("chunking") or {}) == _sizes(chunking):
             return "the index was built by another release of clusterqa, which chose answer lines by another rule"
         return f"the chunking settings changed ({built.get('chunking')} -> {chunking})"
     from ..embedding.encoder_store import encoder_info, encoders_home
@@ -31,6 +30,11 @@ def settings_change(generation: Generation | None, settings: Settings) -> str | 
     if info["id"] != record["id"]:
         return "the model was exported again since the index was built (another encoder)"
     return None
+
+
+def _sizes(chunking: dict) -> dict:
+    """The chunking settings a user chooses, without the release's answer-candidate rule."""
+    return {k: v for k, v in chunking.items() if k != "candidate_rule"}
 
 
 def check_documents_folder(generation: Generation | None, settings: Settings) -> None:
